@@ -1,0 +1,1 @@
+"""The Qt-free core: preprocessing, encoder session and few-shot classifier."""

@@ -1,0 +1,82 @@
+"""Speed of the shipped encoder on this machine: onnxruntime on the CPU with 2 threads.
+
+    python -m models.benchmark [--model PATH] [--runs N] [--json]
+
+Prints, each as the median of ``--runs`` repetitions:
+- single-image embedding latency (one preprocessed input, one ``session.run``): median, p95;
+- the same including preprocessing of one 105x105 drawing;
+- batch embedding throughput (images/s) for batches of preprocessed inputs;
+- end-to-end throughput (decode-free: preprocessing + embedding of 105x105 images).
+Inputs are the built-in shapes, so no data set is needed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+from protoglyph.core import preprocess as pp
+from protoglyph.core.encoder import EncoderSession
+from protoglyph.core.shapes import SHAPES, draw_shape
+
+
+def _latencies(fn, n: int) -> list[float]:  # type: ignore[no-untyped-def]
+    times = []
+    for _ in range(n):
+        t = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t) * 1000)
+    return times
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", type=Path)
+    p.add_argument("--runs", type=int, default=5)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--json", action="store_true")
+    args = p.parse_args(argv)
+    session = EncoderSession(args.model, threads=args.threads, batch_size=512)
+    rng = np.random.default_rng(0)
+    names = sorted(SHAPES)
+    images = [draw_shape(names[i % len(names)], rng) for i in range(2048)]
+    inputs = pp.preprocess_batch(images, session.input_size)
+    one = inputs[:1]
+    for _ in range(50):
+        session.embed_inputs(one)
+    single = _latencies(lambda: session.embed_inputs(one), 1000)
+    with_pre = _latencies(lambda: session.embed_images(images[:1]), 300)
+    batch_rates, e2e_rates = [], []
+    for _ in range(args.runs):
+        t = time.perf_counter()
+        session.embed_inputs(inputs)
+        batch_rates.append(len(inputs) / (time.perf_counter() - t))
+        t = time.perf_counter()
+        session.embed_images(images[:1024])
+        e2e_rates.append(1024 / (time.perf_counter() - t))
+    result = {
+        "single_ms_median": round(statistics.median(single), 3),
+        "single_ms_p95": round(float(np.percentile(single, 95)), 3),
+        "single_with_preprocess_ms_median": round(statistics.median(with_pre), 3),
+        "batch_images_per_s": round(statistics.median(batch_rates)),
+        "end_to_end_images_per_s": round(statistics.median(e2e_rates)),
+        "threads": args.threads,
+        "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}",
+    }
+    print(f"{session.info.model_name} {session.info.model_version}, onnxruntime, {args.threads} threads")
+    print(f"  one image, embedding only:       median {result['single_ms_median']:.3f} ms, "
+          f"p95 {result['single_ms_p95']:.3f} ms")
+    print(f"  one image, with preprocessing:   median {result['single_with_preprocess_ms_median']:.3f} ms")
+    print(f"  batch embedding throughput:      {result['batch_images_per_s']} images/s")
+    print(f"  preprocessing + embedding:       {result['end_to_end_images_per_s']} images/s")
+    if args.json:
+        print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,118 @@
+"""Export a training checkpoint to the ONNX encoder the app ships.
+
+    python -m models.export --checkpoint runs/NAME/best.pt [--out PATH] [--accuracy results.json]
+
+Writes the graph (input ``image`` ``(N, 1, S, S)``, normalised; output ``embedding`` ``(N, D)``)
+with the ``metadata_props`` that :class:`protoglyph.core.encoder.EncoderSession` reads, checks it
+with ``onnx.checker``, and verifies that onnxruntime reproduces PyTorch's embeddings within 1e-4.
+``--accuracy`` records the evaluation table (from ``python -m models.evaluate --json``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import torch
+from protoglyph.core import encoder as enc
+from protoglyph.core import preprocess as pp
+
+from models.network import Encoder
+
+SHIPPED = Path(__file__).resolve().parent.parent / "desktop" / "protoglyph" / "assets" / "encoder.onnx"
+MODEL_NAME = "protoglyph-omniglot-protonet"
+TOLERANCE = 1e-4
+
+
+def load_encoder(checkpoint: Path) -> tuple[Encoder, dict[str, Any]]:
+    """The trained encoder (in eval mode) and the checkpoint's state."""
+    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    encoder = Encoder(state["config"]["width"])
+    encoder.load_state_dict(state["encoder"])
+    return encoder.eval(), state
+
+
+def metadata(state: dict[str, Any], embedding_size: int, version: str,
+             accuracy: dict[str, Any] | None) -> dict[str, str]:
+    config = state["config"]
+    meta = {
+        "format": enc.MODEL_FORMAT,
+        "model_name": MODEL_NAME,
+        "model_version": version,
+        "input_size": str(config["size"]),
+        "preprocess": pp.PREPROCESS_VERSION,
+        "norm_mean": repr(float(config["mean"])),
+        "norm_std": repr(float(config["std"])),
+        "embedding_size": str(embedding_size),
+        "distance": "squared_euclidean",
+        "temperature": repr(float(state["temperature"])),
+        "training_data": "Omniglot background set (Lake et al. 2015), "
+                         f"{len(config['validation_alphabets'])} alphabets held out for validation",
+        "training_episodes": str(state["episode"]),
+        "training_recipe": json.dumps({k: config[k] for k in (
+            "ways", "shots", "queries", "size", "width", "lr", "lr_step", "rotations", "jitter", "seed")}),
+        "validation": json.dumps(state["val"]),
+    }
+    if accuracy is not None:
+        meta["accuracy"] = json.dumps({k: accuracy[k] for k in sorted(accuracy) if isinstance(accuracy[k], dict)})
+    return meta
+
+
+def export(checkpoint: Path, out: Path, version: str, accuracy: dict[str, Any] | None = None) -> float:
+    """Write the ONNX encoder to ``out`` atomically; return the largest |torch - onnxruntime| seen."""
+    encoder, state = load_encoder(checkpoint)
+    size = int(state["config"]["size"])
+    rng = np.random.default_rng(0)
+    probe = torch.from_numpy(rng.random((8, 1, size, size), dtype=np.float32) * 3 - 0.5)
+    with torch.no_grad():
+        expected = encoder(probe).numpy()
+    fd, tmp_name = tempfile.mkstemp(suffix=".onnx", dir=out.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        with warnings.catch_warnings():
+            # The TorchScript exporter is deprecated but needs no onnxscript, and this
+            # plain conv net is exactly what it handles well.
+            warnings.simplefilter("ignore")
+            torch.onnx.export(encoder, (probe,), str(tmp), input_names=[enc.INPUT_NAME],
+                              output_names=[enc.OUTPUT_NAME], opset_version=17, dynamo=False,
+                              dynamic_axes={enc.INPUT_NAME: {0: "batch"}, enc.OUTPUT_NAME: {0: "batch"}})
+        model = onnx.load(str(tmp))
+        model.doc_string = "Protoglyph glyph encoder (Prototypical Network, Omniglot)"
+        del model.metadata_props[:]
+        for key, value in metadata(state, expected.shape[1], version, accuracy).items():
+            model.metadata_props.add(key=key, value=value)
+        onnx.checker.check_model(model, full_check=True)
+        onnx.save(model, str(tmp))
+        session = enc.EncoderSession(tmp, threads=1)
+        got = session._session.run([enc.OUTPUT_NAME], {enc.INPUT_NAME: probe.numpy()})[0]
+        error = float(np.abs(got - expected).max())
+        if error > TOLERANCE:
+            raise SystemExit(f"onnxruntime differs from PyTorch by {error:.2e} (> {TOLERANCE})")
+        tmp.replace(out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return error
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--checkpoint", required=True, type=Path)
+    p.add_argument("--out", type=Path, default=SHIPPED)
+    p.add_argument("--version", default="1.0.0")
+    p.add_argument("--accuracy", type=Path, help="JSON from `python -m models.evaluate --json`")
+    args = p.parse_args(argv)
+    accuracy = json.loads(args.accuracy.read_text().strip().splitlines()[-1]) if args.accuracy else None
+    error = export(args.checkpoint, args.out, args.version, accuracy)
+    print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.2f} MB); onnxruntime vs PyTorch max |diff| {error:.1e}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,81 @@
+"""Shared fixtures: the Omniglot folder (skipped when absent), a synthetic Omniglot-layout data
+set drawn in code, and a tiny encoder trained and exported from it."""
+
+from __future__ import annotations
+
+import io
+import os
+import zipfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from protoglyph.core.shapes import SHAPES, draw_shape
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def omniglot_dir() -> Path:
+    folder = Path(os.environ.get("PROTOGLYPH_OMNIGLOT") or REPO.parent / "shared" / "omniglot")
+    if not (folder / "images_background.zip").is_file():
+        pytest.skip(f"Omniglot not found at {folder} (set PROTOGLYPH_OMNIGLOT to the folder of the official zips)")
+    return folder
+
+
+def synthetic_character(shape: str, variant: int, drawer: int) -> np.ndarray:
+    """One drawing of a synthetic character: a shape with a per-character warp, per-drawer jitter."""
+    image = draw_shape(shape, np.random.default_rng(1000 * variant + drawer), size=105)
+    char_rng = np.random.default_rng(variant)
+    warp = np.eye(2) + char_rng.normal(0, 0.25, (2, 2))
+    matrix = np.hstack([warp, (np.array([52.5, 52.5]) - warp @ np.array([52.5, 52.5]))[:, None]])
+    return cv2.warpAffine(image, matrix, (105, 105), borderValue=255)
+
+
+def write_omniglot_zip(path: Path, set_name: str, alphabets: dict[str, int], drawers: int = 20) -> None:
+    """A zip in the official layout: ``<set>/<Alphabet>/characterNN/<id>_<kk>.png``."""
+    shapes = sorted(SHAPES)
+    ident = 0
+    with zipfile.ZipFile(path, "w") as archive:
+        for a_index, (alphabet, count) in enumerate(alphabets.items()):
+            for c in range(count):
+                ident += 1
+                variant = 100 * a_index + c
+                for k in range(1, drawers + 1):
+                    image = synthetic_character(shapes[c % len(shapes)], variant, k)
+                    ok, png = cv2.imencode(".png", image)
+                    assert ok
+                    name = f"{set_name}/{alphabet}/character{c + 1:02d}/{ident:04d}_{k:02d}.png"
+                    archive.writestr(name, io.BytesIO(png.tobytes()).getvalue())
+
+
+@pytest.fixture(scope="session")
+def synthetic_omniglot(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("omniglot")
+    write_omniglot_zip(folder / "images_background.zip", "images_background",
+                       {"Synthetic_A": 8, "Synthetic_B": 8, "Latin": 6})
+    write_omniglot_zip(folder / "images_evaluation.zip", "images_evaluation", {"Other_C": 20, "Other_D": 20})
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_run(synthetic_omniglot: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A run folder holding a 30-episode training run on the synthetic set."""
+    pytest.importorskip("torch", reason="training tests need the 'train' extra (torch)")
+    from models import data, train
+
+    run = tmp_path_factory.mktemp("run")
+    data.CACHE_DIR = run / "cache"
+    train.main(["--data", str(synthetic_omniglot), "--out", str(run), "--episodes", "30", "--ways", "8",
+                "--queries", "3", "--val-every", "15", "--width", "16", "--threads", "1"])
+    return run
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_run: Path) -> Path:
+    from models import export
+
+    out = tiny_run / "tiny.onnx"
+    export.export(tiny_run / "best.pt", out, version="0.0.1-test")
+    return out

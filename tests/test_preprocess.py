@@ -1,0 +1,112 @@
+"""Invariants of the shared preprocessing: what must not matter does not."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+from protoglyph.core import preprocess as pp
+from protoglyph.core.shapes import draw_shape
+
+
+def glyph(size: int = 105, pen: int | None = None, shape: str = "star") -> np.ndarray:
+    return draw_shape(shape, np.random.default_rng(7), size=size, pen=pen)
+
+
+def test_output_shape_range_and_dtype() -> None:
+    x = pp.preprocess(glyph())
+    assert x.shape == (pp.INPUT_SIZE, pp.INPUT_SIZE) and x.dtype == np.float32
+    assert x.min() >= 0.0 and x.max() <= 1.0 and x.max() > 0.9
+
+
+def test_either_polarity_gives_the_same_input() -> None:
+    image = glyph()
+    np.testing.assert_array_equal(pp.preprocess(image), pp.preprocess(255 - image))
+
+
+def test_colour_alpha_and_dtypes_agree_with_grey() -> None:
+    image = glyph()
+    expected = pp.preprocess(image)
+    bgr = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    np.testing.assert_allclose(pp.preprocess(bgr), expected, atol=1e-6)
+    # Black ink on a transparent background: the shape lives in alpha only.
+    bgra = np.zeros((*image.shape, 4), np.uint8)
+    bgra[..., 3] = 255 - image
+    np.testing.assert_allclose(pp.preprocess(bgra), expected, atol=1e-6)
+    np.testing.assert_allclose(pp.preprocess(image.astype(np.uint16) * 257), expected, atol=1e-6)
+    np.testing.assert_allclose(pp.preprocess(image.astype(np.float32) / 255), expected, atol=1e-6)
+
+
+def test_position_does_not_matter() -> None:
+    image = glyph()
+    canvas = np.full((300, 400), 255, np.uint8)
+    canvas[10:115, 250:355] = image
+    np.testing.assert_array_equal(pp.preprocess(canvas), pp.preprocess(image))
+
+
+def test_size_and_pen_width_barely_matter() -> None:
+    small = pp.preprocess(glyph(105, pen=3))
+    for size, pen in ((420, 3), (420, 14), (800, 40)):
+        big = pp.preprocess(glyph(size, pen=pen))
+        assert np.abs(big - small).mean() < 0.06, (size, pen)
+
+
+def test_glyph_is_centred_and_scaled_to_the_box() -> None:
+    x = pp.preprocess(glyph(), size=pp.WORK_SIZE)
+    rows, cols = np.nonzero(x > 0.5)
+    assert abs((rows.min() + rows.max()) / 2 - pp.WORK_SIZE / 2) < 3
+    assert abs((cols.min() + cols.max()) / 2 - pp.WORK_SIZE / 2) < 3
+    # Thinning shortens stroke ends by about half a pen width.
+    assert max(np.ptp(rows), np.ptp(cols)) >= pp.GLYPH_BOX - 8
+
+
+@pytest.mark.parametrize("image", [np.full((420, 420), 255, np.uint8), np.zeros((50, 50), np.uint8),
+                                   np.full((20, 30, 3), 128, np.uint8)])
+def test_blank_images_give_zeros(image: np.ndarray) -> None:
+    assert pp.is_blank(image)
+    assert not pp.preprocess(image).any()
+
+
+def test_single_dot_is_a_small_centred_blob() -> None:
+    canvas = np.full((420, 420), 255, np.uint8)
+    cv2.circle(canvas, (40, 300), 3, 0, -1)
+    x = pp.preprocess(canvas)
+    assert not pp.is_blank(canvas)
+    assert 0 < (x > 0.5).sum() < 30
+    rows, cols = np.nonzero(x > 0.5)
+    assert abs(rows.mean() - pp.INPUT_SIZE / 2) < 3 and abs(cols.mean() - pp.INPUT_SIZE / 2) < 3
+
+
+def test_huge_image() -> None:
+    big = np.full((4000, 4000), 255, np.uint8)
+    cv2.line(big, (500, 500), (3500, 3000), 0, 5)
+    cv2.line(big, (500, 3000), (3500, 500), 0, 5)
+    x = pp.preprocess(big)
+    assert x.shape == (pp.INPUT_SIZE, pp.INPUT_SIZE) and x.max() > 0.9
+    # A thin line on a big image survives the shrink: the X stays connected end to end.
+    assert (x > 0.5).sum() > 2 * pp.INPUT_SIZE
+
+
+def test_thinning_gives_one_pixel_lines_and_is_idempotent() -> None:
+    masks = np.zeros((2, 40, 40), bool)
+    masks[0, 10:30, 5:35] = True  # a thick bar
+    masks[1, 5:35, 18:23] = True
+    skel = pp.thin(masks)
+    assert skel[0].any() and skel[1].any()
+    assert skel[1].sum(axis=1).max() == 1  # the vertical bar becomes one pixel wide
+    np.testing.assert_array_equal(pp.thin(skel), skel)
+
+
+def test_batch_equals_one_by_one() -> None:
+    images = [glyph(shape=s) for s in ("star", "ring", "cross")] + [np.full((9, 9), 255, np.uint8)]
+    batch = pp.preprocess_batch(images)
+    for image, row in zip(images, batch, strict=True):
+        np.testing.assert_array_equal(pp.preprocess(image), row)
+    assert pp.preprocess_batch([]).shape == (0, pp.INPUT_SIZE, pp.INPUT_SIZE)
+
+
+@pytest.mark.parametrize("bad", [np.zeros(10, np.uint8), np.zeros((0, 5), np.uint8),
+                                 np.zeros((4, 4, 2), np.uint8), np.zeros((4, 4), np.complex64)])
+def test_bad_arrays_raise_value_error(bad: np.ndarray) -> None:
+    with pytest.raises(ValueError):
+        pp.preprocess(bad)

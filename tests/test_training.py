@@ -1,0 +1,80 @@
+"""A tiny meta-training run on synthetic glyphs, end to end: official zip layout -> training ->
+resume -> ONNX export -> onnxruntime -> evaluation, with PyTorch and ONNX in agreement."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+
+torch = pytest.importorskip("torch", reason="training tests need the 'train' extra (torch)")
+
+from protoglyph.core import preprocess as pp  # noqa: E402
+from protoglyph.core.encoder import EncoderSession  # noqa: E402
+
+from models import evaluate, export, train  # noqa: E402
+from models.sampler import EpisodeSampler  # noqa: E402
+
+from .conftest import synthetic_character  # noqa: E402
+
+
+def test_training_writes_checkpoints_and_log(tiny_run: Path) -> None:
+    records = [json.loads(line) for line in (tiny_run / "log.jsonl").read_text().splitlines()]
+    assert [r["episode"] for r in records] == [15, 30]
+    assert all(0 <= r["val"]["20w1s"] <= 1 for r in records)
+    state = torch.load(tiny_run / "last.pt", weights_only=False)
+    assert state["episode"] == 30 and state["config"]["validation_alphabets"]
+
+
+def test_resume_continues_where_it_stopped(tiny_run: Path, synthetic_omniglot: Path) -> None:
+    train.main(["--data", str(synthetic_omniglot), "--out", str(tiny_run), "--episodes", "45", "--ways", "8",
+                "--queries", "3", "--val-every", "15", "--width", "16", "--threads", "1", "--resume"])
+    records = [json.loads(line) for line in (tiny_run / "log.jsonl").read_text().splitlines()]
+    assert [r["episode"] for r in records] == [15, 30, 45]
+
+
+def test_export_metadata_and_torch_onnx_agreement(tiny_model: Path, tiny_run: Path) -> None:
+    model = onnx.load(str(tiny_model))
+    onnx.checker.check_model(model)
+    meta = {p.key: p.value for p in model.metadata_props}
+    assert meta["preprocess"] == pp.PREPROCESS_VERSION and meta["embedding_size"] == "64"
+    session = EncoderSession(tiny_model, threads=1)
+    images = [synthetic_character("star", v, k) for v in range(3) for k in range(1, 4)]
+    got = session.embed_images(images)
+    encoder, state = export.load_encoder(tiny_run / "best.pt")
+    x = (pp.preprocess_batch(images, session.input_size) - state["config"]["mean"]) / state["config"]["std"]
+    with torch.no_grad():
+        expected = encoder(torch.from_numpy(x[:, None].astype(np.float32))).numpy()
+    assert np.abs(got - expected).max() < 1e-4
+
+
+def test_augment_without_jitter_is_the_app_preprocessing() -> None:
+    from models import augment
+
+    image = synthetic_character("ring", 3, 1)
+    skeleton = pp.skeletons([image])[0]
+    distance = torch.from_numpy(pp.stroke_distance(skeleton))[None]
+    np.testing.assert_allclose(augment.render(distance, pp.INPUT_SIZE)[0, 0].numpy(), pp.preprocess(image), atol=1e-5)
+
+
+def test_evaluation_runs_through_the_app_path(tiny_model: Path, synthetic_omniglot: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    evaluate.main(["--data", str(synthetic_omniglot), "--model", str(tiny_model), "--episodes", "20", "--json"])
+    lines = capsys.readouterr().out.strip().splitlines()
+    result = json.loads(lines[-1])
+    assert set(result) == {"5w1s", "5w5s", "20w1s", "20w5s", "20w1s_within"}
+    for row in result.values():
+        assert 0 <= row["mean"] <= 1 and row["ci95"] >= 0
+
+
+def test_sampler_checks_its_arguments() -> None:
+    labels = np.repeat(np.arange(6), 4)
+    with pytest.raises(ValueError, match="fewer than"):
+        EpisodeSampler(labels, 3, 2, 3)
+    with pytest.raises(ValueError, match="no group"):
+        EpisodeSampler(labels, 5, 1, 1, groups=np.array([0, 0, 0, 1, 1, 1]))
+    support, query = EpisodeSampler(labels, 3, 1, 2).sample(np.random.default_rng(0))
+    assert len(support) == 3 and len(query) == 6 and not set(support) & set(query)
