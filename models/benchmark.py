@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+
 from protoglyph.core import preprocess as pp
 from protoglyph.core.encoder import EncoderSession
 from protoglyph.core.shapes import SHAPES, draw_shape

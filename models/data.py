@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from protoglyph.core import preprocess as pp
 
 from models.omniglot import REPO_ROOT, list_drawings, read_images, zip_path
+from protoglyph.core import preprocess as pp
 
 #: Background alphabets held out for validation: the official "small1" subset, so that an
 #: encoder trained without them can be checked honestly on their replayed pen strokes too.

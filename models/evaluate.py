@@ -18,11 +18,12 @@ import time
 from pathlib import Path
 
 import numpy as np
-from protoglyph.core.classifier import episode_accuracy
-from protoglyph.core.encoder import EncoderSession
 
+from models.data import VALIDATION_ALPHABETS
 from models.omniglot import data_dir, list_drawings, read_images, zip_path
 from models.sampler import EpisodeSampler
+from protoglyph.core.classifier import episode_accuracy
+from protoglyph.core.encoder import EncoderSession
 
 #: (key, ways, shots, within one alphabet)
 TASKS = (
@@ -37,14 +38,18 @@ LABELS = {"5w1s": "5-way 1-shot", "5w5s": "5-way 5-shot", "20w1s": "20-way 1-sho
           "20w5s": "20-way 5-shot", "20w1s_within": "20-way 1-shot, within one alphabet"}
 
 
-def embed_set(folder: Path, set_name: str, session: EncoderSession) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Embeddings ``(N, D)``, character labels ``(N,)`` and each character's alphabet index."""
+def embed_set(folder: Path, set_name: str, session: EncoderSession,
+              alphabets: tuple[str, ...] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Embeddings ``(N, D)``, character labels ``(N,)`` and each character's alphabet index.
+
+    ``alphabets`` keeps only those alphabets (the validation split of the background set).
+    """
     path = zip_path(folder, set_name)
-    drawings = list_drawings(path)
+    drawings = [d for d in list_drawings(path) if alphabets is None or d.alphabet in alphabets]
     characters = sorted({d.character for d in drawings})
-    alphabets = sorted({d.alphabet for d in drawings})
+    names = sorted({d.alphabet for d in drawings})
     labels = np.array([characters.index(d.character) for d in drawings])
-    groups = np.array([alphabets.index(c.split("/")[0]) for c in characters])
+    groups = np.array([names.index(c.split("/")[0]) for c in characters])
     chunks = []
     for start in range(0, len(drawings), 1024):
         chunks.append(session.embed_images(read_images(path, drawings[start : start + 1024])))
@@ -64,9 +69,15 @@ def evaluate(embeddings: np.ndarray, labels: np.ndarray, groups: np.ndarray, epi
             support, query = sampler.sample(rng)
             per_class = list(embeddings[support].reshape(ways, shots, -1))
             accs[i] = episode_accuracy(per_class, embeddings[query], truth, temperature)
-        ci = 1.96 * accs.std(ddof=1) / np.sqrt(episodes) if episodes > 1 else float("nan")
-        results[key] = {"mean": round(float(accs.mean()), 5), "ci95": round(float(ci), 5)}
+        results[key] = mean_and_ci(accs)
     return results
+
+
+def mean_and_ci(accuracies: np.ndarray | list[float]) -> dict[str, float]:
+    """Mean of per-episode accuracies and the half-width of its 95% confidence interval."""
+    accs = np.asarray(accuracies, dtype=np.float64)
+    ci = 1.96 * accs.std(ddof=1) / np.sqrt(len(accs)) if len(accs) > 1 else float("nan")
+    return {"mean": round(float(accs.mean()), 5), "ci95": round(float(ci), 5)}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -75,20 +86,28 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--episodes", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--model", type=Path, help="encoder .onnx (default: the shipped one)")
-    p.add_argument("--set", default="images_evaluation", help=argparse.SUPPRESS)
+    p.add_argument("--split", choices=("evaluation", "validation"), default="evaluation",
+                   help="validation: the background alphabets held out of training (for choosing things)")
     p.add_argument("--json", action="store_true", help="end with one JSON line of the results")
     args = p.parse_args(argv)
     session = EncoderSession(args.model)
     t0 = time.perf_counter()
-    embeddings, labels, groups = embed_set(data_dir(args.data), args.set, session)
+    set_name, alphabets = (("images_evaluation", None) if args.split == "evaluation"
+                           else ("images_background", VALIDATION_ALPHABETS))
+    embeddings, labels, groups = embed_set(data_dir(args.data), set_name, session, alphabets)
     t1 = time.perf_counter()
     results = evaluate(embeddings, labels, groups, args.episodes, args.seed, session.info.temperature)
-    print(f"{session.info.model_name} {session.info.model_version} on {args.set}: {len(labels)} drawings, "
+    print(f"{session.info.model_name} {session.info.model_version} on {args.split} alphabets: {len(labels)} drawings, "
           f"{len(set(labels.tolist()))} characters, {groups.max() + 1} alphabets; embedded in {t1 - t0:.1f} s; "
           f"{args.episodes} episodes per task, {QUERIES} queries per class, seed {args.seed}")
+    print_results(results, LABELS, args.json)
+
+
+def print_results(results: dict[str, dict[str, float]], labels: dict[str, str], as_json: bool) -> None:
+    """One line per figure (mean ± 95% CI, in percent); with ``as_json`` a last line of JSON."""
     for key, row in results.items():
-        print(f"  {LABELS[key]:<36} {100 * row['mean']:6.2f}% ± {100 * row['ci95']:.2f}")
-    if args.json:
+        print(f"  {labels.get(key, key):<36} {100 * row['mean']:6.2f}% ± {100 * row['ci95']:.2f}")
+    if as_json:
         print(json.dumps(results))
 
 

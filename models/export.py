@@ -1,7 +1,9 @@
-"""Export a training checkpoint to the ONNX encoder the app ships.
+"""Export training checkpoints to the ONNX encoder the app ships.
 
-    python -m models.export --checkpoint runs/NAME/best.pt [--out PATH] [--accuracy results.json]
+    python -m models.export --checkpoint runs/A/best.pt [--checkpoint runs/B/best.pt ...]
+                            [--out PATH] [--accuracy results.json]
 
+One checkpoint exports that encoder; several export their ensemble (see :class:`Ensemble`).
 Writes the graph (input ``image`` ``(N, 1, S, S)``, normalised; output ``embedding`` ``(N, D)``)
 with the ``metadata_props`` that :class:`protoglyph.core.encoder.EncoderSession` reads, checks it
 with ``onnx.checker``, and verifies that onnxruntime reproduces PyTorch's embeddings within 1e-4.
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import tempfile
 import warnings
@@ -21,10 +24,11 @@ from typing import Any
 import numpy as np
 import onnx
 import torch
-from protoglyph.core import encoder as enc
-from protoglyph.core import preprocess as pp
+from torch import nn
 
 from models.network import Encoder
+from protoglyph.core import encoder as enc
+from protoglyph.core import preprocess as pp
 
 SHIPPED = Path(__file__).resolve().parent.parent / "desktop" / "protoglyph" / "assets" / "encoder.onnx"
 MODEL_NAME = "protoglyph-omniglot-protonet"
@@ -39,9 +43,41 @@ def load_encoder(checkpoint: Path) -> tuple[Encoder, dict[str, Any]]:
     return encoder.eval(), state
 
 
-def metadata(state: dict[str, Any], embedding_size: int, version: str,
+class Ensemble(nn.Module):
+    """Several trained encoders as one: their embeddings side by side, each scaled by ``1/sqrt(k T_i)``.
+
+    The squared distance between two such embeddings is then the mean over the ``k`` members
+    of ``distance_i / T_i``, so the ensemble's temperature is 1 and its probabilities are
+    those of the members' averaged logits.
+    """
+
+    def __init__(self, members: list[Encoder], temperatures: list[float]) -> None:
+        super().__init__()
+        self.members = nn.ModuleList(members)
+        self.scales = [1.0 / math.sqrt(len(members) * t) for t in temperatures]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([m(x) * s for m, s in zip(self.members, self.scales, strict=True)], dim=1)
+
+
+def load_model(checkpoints: list[Path]) -> tuple[nn.Module, list[dict[str, Any]], float]:
+    """The module to export (one encoder or an :class:`Ensemble`), the states, and its temperature."""
+    loaded = [load_encoder(c) for c in checkpoints]
+    states = [state for _, state in loaded]
+    first = states[0]["config"]
+    for state in states[1:]:
+        for key in ("size", "mean", "std", "validation_alphabets"):
+            if state["config"][key] != first[key]:
+                raise SystemExit(f"checkpoints disagree on {key}: they cannot form one ensemble")
+    if len(loaded) == 1:
+        return loaded[0][0], states, float(states[0]["temperature"])
+    return Ensemble([m for m, _ in loaded], [float(s["temperature"]) for s in states]).eval(), states, 1.0
+
+
+def metadata(states: list[dict[str, Any]], embedding_size: int, temperature: float, version: str,
              accuracy: dict[str, Any] | None) -> dict[str, str]:
-    config = state["config"]
+    config = states[0]["config"]
+    recipe_keys = ("ways", "shots", "queries", "size", "width", "lr", "lr_step", "rotations", "jitter", "seed")
     meta = {
         "format": enc.MODEL_FORMAT,
         "model_name": MODEL_NAME,
@@ -52,45 +88,45 @@ def metadata(state: dict[str, Any], embedding_size: int, version: str,
         "norm_std": repr(float(config["std"])),
         "embedding_size": str(embedding_size),
         "distance": "squared_euclidean",
-        "temperature": repr(float(state["temperature"])),
+        "temperature": repr(temperature),
         "training_data": "Omniglot background set (Lake et al. 2015), "
                          f"{len(config['validation_alphabets'])} alphabets held out for validation",
-        "training_episodes": str(state["episode"]),
-        "training_recipe": json.dumps({k: config[k] for k in (
-            "ways", "shots", "queries", "size", "width", "lr", "lr_step", "rotations", "jitter", "seed")}),
-        "validation": json.dumps(state["val"]),
+        "ensemble_members": str(len(states)),
+        "training_episodes": ",".join(str(s["episode"]) for s in states),
+        "training_recipe": json.dumps([{k: s["config"][k] for k in recipe_keys} for s in states]),
+        "validation": json.dumps([s["val"] for s in states]),
     }
     if accuracy is not None:
         meta["accuracy"] = json.dumps({k: accuracy[k] for k in sorted(accuracy) if isinstance(accuracy[k], dict)})
     return meta
 
 
-def export(checkpoint: Path, out: Path, version: str, accuracy: dict[str, Any] | None = None) -> float:
+def export(checkpoints: list[Path], out: Path, version: str, accuracy: dict[str, Any] | None = None) -> float:
     """Write the ONNX encoder to ``out`` atomically; return the largest |torch - onnxruntime| seen."""
-    encoder, state = load_encoder(checkpoint)
-    size = int(state["config"]["size"])
+    model, states, temperature = load_model(checkpoints)
+    size = int(states[0]["config"]["size"])
     rng = np.random.default_rng(0)
     probe = torch.from_numpy(rng.random((8, 1, size, size), dtype=np.float32) * 3 - 0.5)
     with torch.no_grad():
-        expected = encoder(probe).numpy()
+        expected = model(probe).numpy()
     fd, tmp_name = tempfile.mkstemp(suffix=".onnx", dir=out.parent)
     os.close(fd)
     tmp = Path(tmp_name)
     try:
         with warnings.catch_warnings():
-            # The TorchScript exporter is deprecated but needs no onnxscript, and this
-            # plain conv net is exactly what it handles well.
+            # The TorchScript exporter is deprecated but needs no onnxscript, and a plain
+            # conv net is exactly what it handles well.
             warnings.simplefilter("ignore")
-            torch.onnx.export(encoder, (probe,), str(tmp), input_names=[enc.INPUT_NAME],
+            torch.onnx.export(model, (probe,), str(tmp), input_names=[enc.INPUT_NAME],
                               output_names=[enc.OUTPUT_NAME], opset_version=17, dynamo=False,
                               dynamic_axes={enc.INPUT_NAME: {0: "batch"}, enc.OUTPUT_NAME: {0: "batch"}})
-        model = onnx.load(str(tmp))
-        model.doc_string = "Protoglyph glyph encoder (Prototypical Network, Omniglot)"
-        del model.metadata_props[:]
-        for key, value in metadata(state, expected.shape[1], version, accuracy).items():
-            model.metadata_props.add(key=key, value=value)
-        onnx.checker.check_model(model, full_check=True)
-        onnx.save(model, str(tmp))
+        graph = onnx.load(str(tmp))
+        graph.doc_string = "Protoglyph glyph encoder (Prototypical Network, Omniglot)"
+        del graph.metadata_props[:]
+        for key, value in metadata(states, expected.shape[1], temperature, version, accuracy).items():
+            graph.metadata_props.add(key=key, value=value)
+        onnx.checker.check_model(graph, full_check=True)
+        onnx.save(graph, str(tmp))
         session = enc.EncoderSession(tmp, threads=1)
         got = session._session.run([enc.OUTPUT_NAME], {enc.INPUT_NAME: probe.numpy()})[0]
         error = float(np.abs(got - expected).max())
@@ -104,7 +140,8 @@ def export(checkpoint: Path, out: Path, version: str, accuracy: dict[str, Any] |
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--checkpoint", required=True, type=Path)
+    p.add_argument("--checkpoint", required=True, type=Path, action="append",
+                   help="a training checkpoint; give several to export their ensemble")
     p.add_argument("--out", type=Path, default=SHIPPED)
     p.add_argument("--version", default="1.0.0")
     p.add_argument("--accuracy", type=Path, help="JSON from `python -m models.evaluate --json`")

@@ -101,3 +101,18 @@ def read_strokes(text: str) -> list[list[tuple[float, float, float]]]:
     if current:
         strokes.append(current)
     return strokes
+
+
+def render_strokes(strokes: list[list[tuple[float, float, float]]], size: int = 420, pen: int = 3) -> np.ndarray:
+    """Replay pen trajectories (105x105 frame) onto a white canvas, as a person's drawing.
+
+    Returns:
+        ``(size, size)`` ``uint8``, black antialiased ink of ``pen`` pixels on white.
+    """
+    canvas = np.full((size, size), 255, np.uint8)
+    scale = size / 105
+    for stroke in strokes:
+        pts = np.round(np.array([(x, y) for x, y, _ in stroke]) * scale * 16).astype(np.int32)
+        line = np.vstack([pts, pts[-1:]]).reshape(-1, 1, 2)  # a one-point stroke is a dot
+        cv2.polylines(canvas, [line], False, 0, pen, cv2.LINE_AA, shift=4)
+    return canvas

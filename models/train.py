@@ -20,13 +20,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from protoglyph.core.classifier import episode_accuracy
 
 from models import augment
 from models.data import VALIDATION_ALPHABETS, GlyphSet, load
 from models.network import Encoder, ProtoLoss
 from models.omniglot import data_dir
 from models.sampler import EpisodeSampler
+from protoglyph.core.classifier import episode_accuracy
 
 ROTATIONS = 4
 

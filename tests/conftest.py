@@ -11,6 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+
 from protoglyph.core.shapes import SHAPES, draw_shape
 
 REPO = Path(__file__).resolve().parent.parent
@@ -77,5 +78,5 @@ def tiny_model(tiny_run: Path) -> Path:
     from models import export
 
     out = tiny_run / "tiny.onnx"
-    export.export(tiny_run / "best.pt", out, version="0.0.1-test")
+    export.export([tiny_run / "best.pt"], out, version="0.0.1-test")
     return out

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
+
 from protoglyph.core import preprocess as pp
 from protoglyph.core.encoder import EncoderSession, ModelError, default_model_path
 from protoglyph.core.shapes import draw_shape

@@ -5,6 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
+
 from protoglyph.core import preprocess as pp
 from protoglyph.core.shapes import draw_shape
 

@@ -12,11 +12,10 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="training tests need the 'train' extra (torch)")
 
-from protoglyph.core import preprocess as pp  # noqa: E402
-from protoglyph.core.encoder import EncoderSession  # noqa: E402
-
 from models import evaluate, export, train  # noqa: E402
 from models.sampler import EpisodeSampler  # noqa: E402
+from protoglyph.core import preprocess as pp  # noqa: E402
+from protoglyph.core.encoder import EncoderSession  # noqa: E402
 
 from .conftest import synthetic_character  # noqa: E402
 
@@ -78,3 +77,21 @@ def test_sampler_checks_its_arguments() -> None:
         EpisodeSampler(labels, 5, 1, 1, groups=np.array([0, 0, 0, 1, 1, 1]))
     support, query = EpisodeSampler(labels, 3, 1, 2).sample(np.random.default_rng(0))
     assert len(support) == 3 and len(query) == 6 and not set(support) & set(query)
+
+
+def test_ensemble_distances_average_the_members_logits(tiny_run: Path, tmp_path: Path) -> None:
+    from protoglyph.core.classifier import squared_distances
+
+    members = [tiny_run / "best.pt", tiny_run / "last.pt"]
+    export.export(members, tmp_path / "ens.onnx", version="0.0.1-test")
+    ensemble = EncoderSession(tmp_path / "ens.onnx", threads=1)
+    images = [synthetic_character(s, 1, k) for s in ("ring", "cross") for k in (1, 2)]
+    expected = 0
+    for i, member in enumerate(members):
+        export.export([member], tmp_path / f"m{i}.onnx", version="0.0.1-test")
+        session = EncoderSession(tmp_path / f"m{i}.onnx", threads=1)
+        e = session.embed_images(images)
+        expected = expected + squared_distances(e, e) / session.info.temperature / len(members)
+    e = ensemble.embed_images(images)
+    assert ensemble.info.temperature == 1.0 and ensemble.embedding_size == 2 * 64
+    np.testing.assert_allclose(squared_distances(e, e), expected, rtol=1e-4, atol=1e-4)
