@@ -128,7 +128,7 @@ def export(checkpoints: list[Path], out: Path, version: str, accuracy: dict[str,
         onnx.checker.check_model(graph, full_check=True)
         onnx.save(graph, str(tmp))
         session = enc.EncoderSession(tmp, threads=1)
-        got = session._session.run([enc.OUTPUT_NAME], {enc.INPUT_NAME: probe.numpy()})[0]
+        got = session.run_graph(probe.numpy())
         error = float(np.abs(got - expected).max())
         if error > TOLERANCE:
             raise SystemExit(f"onnxruntime differs from PyTorch by {error:.2e} (> {TOLERANCE})")

@@ -204,7 +204,15 @@ class EncoderSession:
         shift = np.float32(self.info.norm_mean)
         for start in range(0, x.shape[0], self.batch_size):
             batch = ((x[start : start + self.batch_size] - shift) * scale)[:, None]
-            out[start : start + len(batch)] = self._session.run([OUTPUT_NAME], {INPUT_NAME: batch})[0]
+            out[start : start + len(batch)] = self.run_graph(batch)
+        return out
+
+    def run_graph(self, batch: np.ndarray) -> np.ndarray:
+        """The raw graph: ``(N, 1, S, S)`` already-normalised ``float32`` to ``(N, D)``.
+
+        For checks of the exported graph; the app uses :meth:`embed_inputs`.
+        """
+        out: np.ndarray = self._session.run([OUTPUT_NAME], {INPUT_NAME: np.asarray(batch, np.float32)})[0]
         return out
 
     def embed_images(self, images: Sequence[np.ndarray]) -> np.ndarray:
