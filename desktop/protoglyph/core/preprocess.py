@@ -17,9 +17,10 @@ character is the *shape of its strokes*, so we remove everything else on purpose
    they were that big, so a dot stays a dot instead of becoming a ring. When shrinking by
    a factor f we keep a working pixel if at least 0.35/f of it is ink, so a thin line on a
    big image survives while isolated specks do not.
-3. **Skeleton.** The working mask is thinned to one-pixel centre lines (Zhang-Suen,
-   vectorised over a batch with a 256-entry lookup table). This is the step that makes
-   stroke width irrelevant: a 3-pixel and a 14-pixel pen give the same skeleton.
+3. **Skeleton.** The working mask is thinned to one-pixel centre lines (Zhang-Suen, as
+   a 256-entry lookup table applied to the ink pixels of a whole batch at once). This is
+   the step that makes stroke width irrelevant: a 3-pixel and a 14-pixel pen give the
+   same skeleton.
 4. **Redraw.** The skeleton is redrawn with a fixed, antialiased pen
    (``PEN_RADIUS`` working pixels, from the distance transform) and area-averaged down
    to the encoder's input size. Training jitters only this radius and the geometry, so
