@@ -29,7 +29,7 @@ def test_missing_folder_and_zip_name_the_path(tmp_path: Path, monkeypatch: pytes
         data_dir(tmp_path / "nowhere")
     monkeypatch.setenv("PROTOGLYPH_OMNIGLOT", str(tmp_path))
     assert data_dir() == tmp_path
-    with pytest.raises(DataNotFound, match="images_background.zip"):
+    with pytest.raises(DataNotFound, match=r"images_background\.zip"):
         zip_path(tmp_path, "images_background")
 
 
