@@ -132,6 +132,7 @@ def export(checkpoints: list[Path], out: Path, version: str, accuracy: dict[str,
         error = float(np.abs(got - expected).max())
         if error > TOLERANCE:
             raise SystemExit(f"onnxruntime differs from PyTorch by {error:.2e} (> {TOLERANCE})")
+        tmp.chmod(0o644)  # mkstemp makes files private; the model is for every user
         tmp.replace(out)
     finally:
         tmp.unlink(missing_ok=True)
