@@ -17,6 +17,7 @@ import json
 import platform
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +27,7 @@ from protoglyph.core.encoder import EncoderSession
 from protoglyph.core.shapes import SHAPES, draw_shape
 
 
-def _latencies(fn, n: int) -> list[float]:  # type: ignore[no-untyped-def]
+def _latencies(fn: Callable[[], object], n: int) -> list[float]:
     times = []
     for _ in range(n):
         t = time.perf_counter()

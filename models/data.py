@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from models.omniglot import REPO_ROOT, list_drawings, read_images, zip_path
+from models.omniglot import REPO_ROOT, character_labels, list_drawings, read_images, zip_path
 from protoglyph.core import preprocess as pp
 
 #: Background alphabets held out for validation: the official "small1" subset, so that an
@@ -73,8 +73,7 @@ def load(folder: Path, set_name: str, progress: bool = True) -> GlyphSet:
         with np.load(cache) as data:
             return GlyphSet(data["distance"], data["label"], data["drawer"], list(data["characters"]))
     drawings = list_drawings(path)
-    characters = sorted({d.character for d in drawings})
-    index = {c: i for i, c in enumerate(characters)}
+    characters, labels = character_labels(drawings)
     distance = np.empty((len(drawings), pp.WORK_SIZE, pp.WORK_SIZE), dtype=np.float16)
     chunk = 512
     for start in range(0, len(drawings), chunk):
@@ -86,7 +85,7 @@ def load(folder: Path, set_name: str, progress: bool = True) -> GlyphSet:
             print(f"preprocessing {set_name}: {start + len(part)}/{len(drawings)}", flush=True)
     result = GlyphSet(
         distance,
-        np.array([index[d.character] for d in drawings], dtype=np.int64),
+        labels,
         np.array([d.drawer for d in drawings], dtype=np.int64),
         characters,
     )

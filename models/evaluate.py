@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from models.data import VALIDATION_ALPHABETS
-from models.omniglot import data_dir, list_drawings, read_images, zip_path
+from models.omniglot import character_labels, data_dir, list_drawings, read_images, zip_path
 from models.sampler import EpisodeSampler
 from protoglyph.core.classifier import episode_accuracy
 from protoglyph.core.encoder import EncoderSession
@@ -46,10 +46,9 @@ def embed_set(folder: Path, set_name: str, session: EncoderSession,
     """
     path = zip_path(folder, set_name)
     drawings = [d for d in list_drawings(path) if alphabets is None or d.alphabet in alphabets]
-    characters = sorted({d.character for d in drawings})
-    names = sorted({d.alphabet for d in drawings})
-    labels = np.array([characters.index(d.character) for d in drawings])
-    groups = np.array([names.index(c.split("/")[0]) for c in characters])
+    characters, labels = character_labels(drawings)
+    alphabet_index = {a: i for i, a in enumerate(sorted({d.alphabet for d in drawings}))}
+    groups = np.array([alphabet_index[c.split("/")[0]] for c in characters])
     chunks = []
     for start in range(0, len(drawings), 1024):
         chunks.append(session.embed_images(read_images(path, drawings[start : start + 1024])))

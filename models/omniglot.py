@@ -68,6 +68,13 @@ def list_drawings(path: Path) -> list[Drawing]:
     return drawings
 
 
+def character_labels(drawings: list[Drawing]) -> tuple[list[str], np.ndarray]:
+    """Sorted character names and, for every drawing, its ``int64`` index into them."""
+    characters = sorted({d.character for d in drawings})
+    index = {c: i for i, c in enumerate(characters)}
+    return characters, np.array([index[d.character] for d in drawings], dtype=np.int64)
+
+
 def read_images(path: Path, drawings: list[Drawing]) -> list[np.ndarray]:
     """Decode the drawings' PNGs as ``(105, 105)`` ``uint8`` arrays (ink 0, paper 255)."""
     images = []

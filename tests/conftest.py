@@ -3,9 +3,9 @@ set drawn in code, and a tiny encoder trained and exported from it."""
 
 from __future__ import annotations
 
-import io
 import os
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -48,7 +48,7 @@ def write_omniglot_zip(path: Path, set_name: str, alphabets: dict[str, int], dra
                     ok, png = cv2.imencode(".png", image)
                     assert ok
                     name = f"{set_name}/{alphabet}/character{c + 1:02d}/{ident:04d}_{k:02d}.png"
-                    archive.writestr(name, io.BytesIO(png.tobytes()).getvalue())
+                    archive.writestr(name, png.tobytes())
 
 
 @pytest.fixture(scope="session")
@@ -61,16 +61,20 @@ def synthetic_omniglot(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def tiny_run(synthetic_omniglot: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A run folder holding a 30-episode training run on the synthetic set."""
+def tiny_run(synthetic_omniglot: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A run folder holding a 30-episode training run on the synthetic set.
+
+    The preprocessed-set cache goes to the run folder, not the checkout, for the whole session.
+    """
     pytest.importorskip("torch", reason="training tests need the 'train' extra (torch)")
     from models import data, train
 
     run = tmp_path_factory.mktemp("run")
-    data.CACHE_DIR = run / "cache"
-    train.main(["--data", str(synthetic_omniglot), "--out", str(run), "--episodes", "30", "--ways", "8",
-                "--queries", "3", "--val-every", "15", "--width", "16", "--threads", "1"])
-    return run
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(data, "CACHE_DIR", run / "cache")
+        train.main(["--data", str(synthetic_omniglot), "--out", str(run), "--episodes", "30", "--ways", "8",
+                    "--queries", "3", "--val-every", "15", "--width", "16", "--threads", "1"])
+        yield run
 
 
 @pytest.fixture(scope="session")
