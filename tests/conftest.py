@@ -84,3 +84,70 @@ def tiny_model(tiny_run: Path) -> Path:
     out = tiny_run / "tiny.onnx"
     export.export([tiny_run / "best.pt"], out, version="0.0.1-test")
     return out
+
+
+# -- the desktop app ---------------------------------------------------------------------
+@pytest.fixture(autouse=True)
+def isolated_app_files(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """No test reads or writes the user's real settings or app data folder."""
+    folder = tmp_path_factory.mktemp("appdata")
+    monkeypatch.setenv("PROTOGLYPH_DATA_DIR", str(folder / "data"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(folder / "config"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(folder / "share"))
+    try:
+        from PySide6.QtCore import QSettings
+    except ImportError:
+        return folder
+    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(folder / "settings"))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def encoder():  # type: ignore[no-untyped-def]
+    from protoglyph.core.encoder import EncoderSession
+
+    return EncoderSession()
+
+
+@pytest.fixture
+def window(qtbot, encoder, tmp_path):  # type: ignore[no-untyped-def]
+    """The main window on a fresh starter project, shown."""
+    from protoglyph.core.starter import create_starter_project
+    from protoglyph.gui.app import application
+    from protoglyph.gui.controller import ProjectController
+    from protoglyph.gui.main_window import MainWindow
+    from protoglyph.gui.settings import AppSettings
+
+    application()
+    workspace = create_starter_project(tmp_path / "starter.protoglyph", encoder)
+    win = MainWindow(ProjectController(workspace), AppSettings())
+    qtbot.addWidget(win)
+    win.resize(1100, 700)
+    win.show()
+    qtbot.waitExposed(win)
+    yield win
+    win.close()
+    win.controller.workspace.project.close()
+
+
+@pytest.fixture
+def empty_window(qtbot, encoder, tmp_path):  # type: ignore[no-untyped-def]
+    """The main window on a new, empty project."""
+    from protoglyph.core.project import Project
+    from protoglyph.core.workspace import Workspace
+    from protoglyph.gui.app import application
+    from protoglyph.gui.controller import ProjectController
+    from protoglyph.gui.main_window import MainWindow
+    from protoglyph.gui.settings import AppSettings
+
+    application()
+    workspace = Workspace(Project.create(tmp_path / "empty.protoglyph"), encoder)
+    win = MainWindow(ProjectController(workspace), AppSettings())
+    qtbot.addWidget(win)
+    win.resize(1100, 700)
+    win.show()
+    qtbot.waitExposed(win)
+    yield win
+    win.close()
+    win.controller.workspace.project.close()

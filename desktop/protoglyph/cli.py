@@ -1,13 +1,15 @@
-"""The ``protoglyph`` command.
+"""The ``protoglyph`` command: starts the desktop app, or checks the installation.
 
-Until the desktop window lands it prints the encoder's model card summary and checks that
-the encoder loads and embeds; ``--self-test`` also classifies a built-in drawing.
+    protoglyph [PROJECT]        open the app (on PROJECT, the last project, or the starter)
+    protoglyph --self-test      load the encoder and classify a built-in drawing, no window
+    protoglyph --info           print the model card summary
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -17,27 +19,37 @@ from protoglyph.core.encoder import EncoderSession, ModelError
 
 
 def _self_test(session: EncoderSession) -> str:
-    """Classify a drawn ring against a ring and a cross, made here with no external data."""
-    from protoglyph.core.classifier import FewShotClassifier
+    """Classify a ring drawn here against the starter project, built in a temporary folder."""
     from protoglyph.core.shapes import draw_shape
+    from protoglyph.core.starter import create_starter_project
 
-    rng = np.random.default_rng(0)
-    clf = FewShotClassifier(session.embedding_size, session.info.temperature)
-    for name in ("ring", "cross", "triangle"):
-        clf.add_examples(name, session.embed_images([draw_shape(name, rng) for _ in range(3)]))
-    query = session.embed_images([draw_shape("ring", rng, size=300)])
-    best = clf.top_k(query[0], 1)[0]
-    if best.class_key != "ring":
-        raise RuntimeError(f"self-test: a ring was classified as {best.class_key!r}")
-    return f"self-test passed: a drawn ring is 'ring' with p={best.probability:.3f}"
+    with tempfile.TemporaryDirectory(prefix="protoglyph-self-test-") as folder:
+        workspace = create_starter_project(Path(folder) / "starter.protoglyph", session)
+        try:
+            query = session.embed_images([draw_shape("ring", np.random.default_rng(1), size=300)])
+            best = workspace.classify_embedding(query[0], 1)[0]
+            name = workspace.class_record(int(best.class_key)).name  # type: ignore[call-overload]
+        finally:
+            workspace.project.close()
+    if name != "Ring":
+        raise RuntimeError(f"self-test: a drawn ring was classified as {name!r}")
+    return f"self-test passed: a drawn ring is 'Ring' with p={best.probability:.3f} (starter project, 8 classes)"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="protoglyph", description="Few-shot labeling of characters and symbols.")
+    parser.add_argument("project", nargs="?", type=Path, help="project file to open (.protoglyph)")
     parser.add_argument("--version", action="version", version=f"protoglyph {protoglyph.__version__}")
     parser.add_argument("--model", type=Path, help="encoder .onnx file (default: the shipped one)")
-    parser.add_argument("--self-test", action="store_true", help="load the encoder, classify a built-in drawing")
+    parser.add_argument("--self-test", action="store_true",
+                        help="load the encoder, classify a built-in drawing against the starter project; no window")
+    parser.add_argument("--info", action="store_true", help="print the encoder's model card summary and exit")
+    parser.add_argument("--exit-when-ready", action="store_true", help=argparse.SUPPRESS)  # start-up benchmark
     args = parser.parse_args(argv)
+    if not (args.self_test or args.info):
+        from protoglyph.gui.app import run
+
+        return run(args.project, args.model, args.exit_when_ready)
     try:
         session = EncoderSession(args.model)
         print(f"Protoglyph {protoglyph.__version__}")

@@ -1,0 +1,387 @@
+"""The project file: one SQLite database holding classes, their examples (image data included,
+so the file is self-contained) and settings.
+
+Every edit is one transaction, committed before the method returns, so a crash or power cut
+loses nothing. The file carries an application id and a schema version (``PRAGMA user_version``);
+older versions are migrated on open (after a backup copy), newer ones are refused, and a file
+that is not a project, or is damaged, raises :class:`ProjectError` without being written to.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+#: ``PRAGMA application_id``: "PGLY". Tells a Protoglyph project from any other SQLite file.
+APPLICATION_ID = 0x50474C59
+#: The schema this code writes. Bump it and add a step to :data:`MIGRATIONS` when it changes.
+SCHEMA_VERSION = 1
+SUFFIX = ".protoglyph"
+
+_SCHEMA = """
+CREATE TABLE classes (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    color TEXT NOT NULL,
+    position INTEGER NOT NULL
+);
+CREATE TABLE examples (
+    id INTEGER PRIMARY KEY,
+    class_id INTEGER NOT NULL REFERENCES classes(id) ON DELETE CASCADE,
+    position INTEGER NOT NULL,
+    image BLOB NOT NULL,          -- PNG, gray
+    source TEXT NOT NULL,         -- "drawing", "clipboard", or the file it came from
+    strokes TEXT,                 -- JSON stroke list of a drawing, else NULL
+    added TEXT NOT NULL,          -- ISO 8601, UTC
+    embedding BLOB,               -- float32 cache; recomputed when embedding_model differs
+    embedding_model TEXT
+);
+CREATE INDEX examples_by_class ON examples(class_id, position);
+CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+#: ``MIGRATIONS[v]`` upgrades a version-``v`` file to ``v + 1`` inside one transaction.
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {}
+
+
+class ProjectError(RuntimeError):
+    """A project file that cannot be created, opened or written, and why."""
+
+    def __init__(self, path: Path | str, problem: str) -> None:
+        self.path = Path(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
+
+
+@dataclass(frozen=True)
+class ClassRecord:
+    id: int
+    name: str
+    color: str  # "#rrggbb"
+    position: int
+
+
+@dataclass(frozen=True)
+class ExampleRecord:
+    id: int
+    class_id: int
+    position: int
+    image: bytes  # PNG
+    source: str
+    strokes: str | None
+    added: str
+    embedding: bytes | None = None
+    embedding_model: str | None = None
+
+
+_EXAMPLE_COLUMNS = "id, class_id, position, image, source, strokes, added, embedding, embedding_model"
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class Project:
+    """An open project file. Use :meth:`create` or :meth:`open`; close with :meth:`close`."""
+
+    def __init__(self, path: Path, connection: sqlite3.Connection) -> None:
+        self.path = path
+        self._db = connection
+
+    # -- opening -----------------------------------------------------------------------
+    @classmethod
+    def create(cls, path: Path | str) -> Project:
+        """A new, empty project at ``path`` (which must not exist yet)."""
+        p = Path(path)
+        if p.exists():
+            raise ProjectError(p, "a file of that name already exists")
+        try:
+            p.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".new-", suffix=SUFFIX, dir=p.parent)
+            os.close(fd)
+            db = sqlite3.connect(tmp, isolation_level=None)
+            try:
+                db.executescript(f"BEGIN; {_SCHEMA} PRAGMA application_id = {APPLICATION_ID};"
+                                 f"PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;")
+            finally:
+                db.close()
+            os.replace(tmp, p)
+        except (OSError, sqlite3.Error) as exc:
+            raise ProjectError(p, f"cannot be created ({exc})") from exc
+        return cls.open(p)
+
+    @classmethod
+    def open(cls, path: Path | str) -> Project:
+        """Open an existing project, migrating an older schema (a ``.bak`` copy is kept first)."""
+        p = Path(path)
+        version = inspect(p)
+        if not os.access(p, os.W_OK) or not os.access(p.parent, os.W_OK):
+            raise ProjectError(p, "the file or its folder is read-only; copy the project somewhere writable")
+        if version < SCHEMA_VERSION:
+            backup = p.with_name(f"{p.name}.v{version}.bak")
+            shutil.copy2(p, backup)
+        db = _connect(p, "rw")
+        try:
+            _migrate(db, version)
+        except sqlite3.Error as exc:
+            db.close()
+            raise ProjectError(p, f"could not be upgraded from schema {version}: {exc}") from exc
+        return cls(p, db)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def save_as(self, path: Path | str) -> None:
+        """Copy the project to ``path`` (atomically, replacing it) and continue working there."""
+        target = Path(path)
+        if target.resolve() == self.path.resolve():
+            return
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=".save-", suffix=SUFFIX, dir=target.parent)
+            os.close(fd)
+            dest = sqlite3.connect(tmp)
+            try:
+                self._db.backup(dest)
+            finally:
+                dest.close()
+            with open(tmp, "rb") as f:
+                os.fsync(f.fileno())
+            os.replace(tmp, target)
+        except (OSError, sqlite3.Error) as exc:
+            if "tmp" in locals() and os.path.exists(tmp):
+                os.unlink(tmp)
+            raise ProjectError(target, f"cannot be written ({exc})") from exc
+        self._db.close()
+        self.path = target
+        self._db = _connect(target, "rw")
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One atomic edit: everything inside commits together or not at all."""
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise ProjectError(self.path, f"cannot be written ({exc})") from exc
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        try:
+            self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self._db.execute("ROLLBACK")
+            raise ProjectError(self.path, f"the change could not be saved ({exc})") from exc
+
+    # -- classes -----------------------------------------------------------------------
+    def classes(self) -> list[ClassRecord]:
+        rows = self._db.execute("SELECT id, name, color, position FROM classes ORDER BY position, id")
+        return [ClassRecord(*r) for r in rows]
+
+    def add_class(self, name: str, color: str, position: int | None = None, class_id: int | None = None) -> ClassRecord:
+        """Insert a class at ``position`` (default: last); ``class_id`` restores a deleted one."""
+        with self.transaction() as db:
+            count = db.execute("SELECT COUNT(*) FROM classes").fetchone()[0]
+            pos = count if position is None else max(0, min(position, count))
+            db.execute("UPDATE classes SET position = position + 1 WHERE position >= ?", (pos,))
+            cur = db.execute("INSERT INTO classes (id, name, color, position) VALUES (?, ?, ?, ?)",
+                             (class_id, name, color, pos))
+            new_id = int(cur.lastrowid or 0)
+        return ClassRecord(new_id, name, color, pos)
+
+    def update_class(self, class_id: int, *, name: str | None = None, color: str | None = None) -> None:
+        with self.transaction() as db:
+            if name is not None:
+                db.execute("UPDATE classes SET name = ? WHERE id = ?", (name, class_id))
+            if color is not None:
+                db.execute("UPDATE classes SET color = ? WHERE id = ?", (color, class_id))
+
+    def set_class_order(self, class_ids: Sequence[int]) -> None:
+        """Reorder: ``class_ids`` lists every class once, in the new order."""
+        with self.transaction() as db:
+            existing = {r[0] for r in db.execute("SELECT id FROM classes")}
+            if set(class_ids) != existing or len(class_ids) != len(existing):
+                raise ValueError("the new order must list every class exactly once")
+            db.executemany("UPDATE classes SET position = ? WHERE id = ?",
+                           [(i, c) for i, c in enumerate(class_ids)])
+
+    def delete_class(self, class_id: int) -> tuple[ClassRecord, list[ExampleRecord]]:
+        """Delete a class and its examples; returns both, for :meth:`restore_class`."""
+        with self.transaction() as db:
+            row = db.execute("SELECT id, name, color, position FROM classes WHERE id = ?", (class_id,)).fetchone()
+            if row is None:
+                raise KeyError(f"no class with id {class_id}")
+            record = ClassRecord(*row)
+            examples = self._examples(db, "WHERE class_id = ?", (class_id,))
+            db.execute("DELETE FROM examples WHERE class_id = ?", (class_id,))
+            db.execute("DELETE FROM classes WHERE id = ?", (class_id,))
+            db.execute("UPDATE classes SET position = position - 1 WHERE position > ?", (record.position,))
+        return record, examples
+
+    def restore_class(self, record: ClassRecord, examples: Sequence[ExampleRecord]) -> None:
+        """Undo :meth:`delete_class`: the same ids, position and examples."""
+        with self.transaction() as db:
+            db.execute("UPDATE classes SET position = position + 1 WHERE position >= ?", (record.position,))
+            db.execute("INSERT INTO classes (id, name, color, position) VALUES (?, ?, ?, ?)",
+                       (record.id, record.name, record.color, record.position))
+            self._insert_examples(db, examples)
+
+    # -- examples ----------------------------------------------------------------------
+    def examples(self, class_id: int | None = None) -> list[ExampleRecord]:
+        if class_id is None:
+            return self._examples(self._db, "ORDER BY class_id, position, id", ())
+        return self._examples(self._db, "WHERE class_id = ? ORDER BY position, id", (class_id,))
+
+    def class_summaries(self) -> dict[int, tuple[int, int]]:
+        """``{class_id: (example count, id of its first example)}`` for classes with examples."""
+        rows = self._db.execute("SELECT class_id, COUNT(*), (SELECT id FROM examples f WHERE f.class_id = e.class_id "
+                                "ORDER BY position, id LIMIT 1) FROM examples e GROUP BY class_id")
+        return {int(c): (int(n), int(first)) for c, n, first in rows}
+
+    def example(self, example_id: int) -> ExampleRecord:
+        found = self._examples(self._db, "WHERE id = ?", (example_id,))
+        if not found:
+            raise KeyError(f"no example with id {example_id}")
+        return found[0]
+
+    def add_examples(self, class_id: int, new: Sequence[ExampleRecord]) -> list[ExampleRecord]:
+        """Append examples to a class; their ``id``, ``class_id`` and ``position`` are assigned here."""
+        out = []
+        with self.transaction() as db:
+            if db.execute("SELECT 1 FROM classes WHERE id = ?", (class_id,)).fetchone() is None:
+                raise KeyError(f"no class with id {class_id}")
+            pos = db.execute("SELECT COALESCE(MAX(position) + 1, 0) FROM examples WHERE class_id = ?",
+                             (class_id,)).fetchone()[0]
+            for i, e in enumerate(new):
+                cur = db.execute(
+                    "INSERT INTO examples (class_id, position, image, source, strokes, added, embedding, "
+                    "embedding_model) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (class_id, pos + i, e.image, e.source, e.strokes, e.added, e.embedding, e.embedding_model))
+                out.append(ExampleRecord(int(cur.lastrowid or 0), class_id, pos + i, e.image, e.source, e.strokes,
+                                         e.added, e.embedding, e.embedding_model))
+        return out
+
+    def restore_examples(self, records: Sequence[ExampleRecord]) -> None:
+        """Put back examples exactly as they were (ids, classes, positions)."""
+        with self.transaction() as db:
+            self._insert_examples(db, records)
+
+    def delete_examples(self, example_ids: Sequence[int]) -> list[ExampleRecord]:
+        """Delete examples; returns them, for :meth:`restore_examples`."""
+        with self.transaction() as db:
+            marks = ",".join("?" * len(example_ids))
+            records = self._examples(db, f"WHERE id IN ({marks})", tuple(example_ids))
+            db.execute(f"DELETE FROM examples WHERE id IN ({marks})", tuple(example_ids))
+        return records
+
+    def move_examples(self, moves: Sequence[tuple[int, int, int]]) -> None:
+        """Move examples: ``(example_id, class_id, position)`` each."""
+        with self.transaction() as db:
+            db.executemany("UPDATE examples SET class_id = ?, position = ? WHERE id = ?",
+                           [(c, p, e) for e, c, p in moves])
+
+    def next_position(self, class_id: int) -> int:
+        row = self._db.execute("SELECT COALESCE(MAX(position) + 1, 0) FROM examples WHERE class_id = ?",
+                               (class_id,)).fetchone()
+        return int(row[0])
+
+    def store_embeddings(self, model: str, vectors: dict[int, bytes]) -> None:
+        """Cache example embeddings made by ``model`` (its name, version and preprocessing)."""
+        with self.transaction() as db:
+            db.executemany("UPDATE examples SET embedding = ?, embedding_model = ? WHERE id = ?",
+                           [(v, model, i) for i, v in vectors.items()])
+
+    # -- settings ----------------------------------------------------------------------
+    def setting(self, key: str, default: str | None = None) -> str | None:
+        row = self._db.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
+        return default if row is None else str(row[0])
+
+    def set_setting(self, key: str, value: str) -> None:
+        with self.transaction() as db:
+            db.execute("INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = ?",
+                       (key, value, value))
+
+    # -- internals ---------------------------------------------------------------------
+    @staticmethod
+    def _examples(db: sqlite3.Connection, where: str, args: tuple[object, ...]) -> list[ExampleRecord]:
+        return [ExampleRecord(*r) for r in db.execute(f"SELECT {_EXAMPLE_COLUMNS} FROM examples {where}", args)]
+
+    @staticmethod
+    def _insert_examples(db: sqlite3.Connection, records: Sequence[ExampleRecord]) -> None:
+        db.executemany(f"INSERT INTO examples ({_EXAMPLE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                       [(e.id, e.class_id, e.position, e.image, e.source, e.strokes, e.added, e.embedding,
+                         e.embedding_model) for e in records])
+
+
+def inspect(path: Path) -> int:
+    """Check that ``path`` is a healthy Protoglyph project, reading only; return its schema version.
+
+    Raises:
+        ProjectError: missing, not SQLite, another program's database, newer, or damaged.
+    """
+    if not path.exists():
+        raise ProjectError(path, "no such file")
+    if not path.is_file():
+        raise ProjectError(path, "not a file")
+    try:
+        with open(path, "rb") as f:
+            head = f.read(16)
+    except OSError as exc:
+        raise ProjectError(path, f"cannot be read ({exc.strerror})") from exc
+    if head != b"SQLite format 3\x00":
+        raise ProjectError(path, "not a Protoglyph project (the file is not a project database)")
+    try:
+        db = _connect(path, "ro")
+    except ProjectError:
+        raise
+    try:
+        app_id = db.execute("PRAGMA application_id").fetchone()[0]
+        if app_id != APPLICATION_ID:
+            raise ProjectError(path, "not a Protoglyph project (it is a database of another program)")
+        version = int(db.execute("PRAGMA user_version").fetchone()[0])
+        if version > SCHEMA_VERSION:
+            raise ProjectError(path, f"made by a newer Protoglyph (project format {version}; this version "
+                                     f"reads up to {SCHEMA_VERSION}). Update Protoglyph to open it.")
+        check = [r[0] for r in db.execute("PRAGMA quick_check")]
+        if check != ["ok"]:
+            raise ProjectError(path, f"the project file is damaged ({'; '.join(check[:3])})")
+        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if not {"classes", "examples", "settings"} <= tables:
+            raise ProjectError(path, "the project file is damaged (tables are missing)")
+    except sqlite3.DatabaseError as exc:
+        raise ProjectError(path, f"the project file is damaged ({exc})") from exc
+    finally:
+        db.close()
+    return version
+
+
+def _connect(path: Path, mode: str) -> sqlite3.Connection:
+    try:
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode={mode}", uri=True, isolation_level=None, timeout=5.0)
+        db.execute("PRAGMA foreign_keys = ON")
+        if mode == "rw":
+            db.execute("PRAGMA synchronous = FULL")
+    except sqlite3.Error as exc:
+        raise ProjectError(path, f"cannot be opened ({exc})") from exc
+    return db
+
+
+def _migrate(db: sqlite3.Connection, version: int) -> None:
+    while version < SCHEMA_VERSION:
+        step = MIGRATIONS[version]
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            step(db)
+            version += 1
+            db.execute(f"PRAGMA user_version = {version}")
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise

@@ -1,0 +1,60 @@
+"""Message boxes the app shows: problems with files, the model, a project; the About box."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from PySide6.QtWidgets import QMessageBox, QWidget
+
+import protoglyph
+from protoglyph.core.encoder import MODEL_ENV_VAR, ModelError, ModelInfo
+
+
+def file_problems(parent: QWidget | None, problems: Sequence[tuple[Path, str]], total: int) -> None:
+    """List files that were skipped, each with the reason."""
+    n = len(problems)
+    box = QMessageBox(QMessageBox.Icon.Warning, "Some files were skipped",
+                      f"{n} of {total} file{'s' if total != 1 else ''} could not be used and "
+                      f"{'was' if n == 1 else 'were'} skipped. Everything else was added.", parent=parent)
+    lines = [f"{path}: {reason}" for path, reason in problems]
+    box.setInformativeText("\n".join(lines[:8]) + (f"\n… and {n - 8} more (see Details)" if n > 8 else ""))
+    box.setDetailedText("\n".join(lines))
+    box.setObjectName("fileProblems")
+    box.open()
+
+
+def model_error_text(error: ModelError) -> str:
+    return (f"Protoglyph cannot start: its encoder model cannot be used.\n\nFile: {error.path}\n"
+            f"Problem: {error.problem}\n\nTo fix it, reinstall Protoglyph, or point the environment variable "
+            f"{MODEL_ENV_VAR} (or the --model option) at a Protoglyph encoder .onnx file.")
+
+
+def model_error(error: ModelError) -> None:
+    box = QMessageBox(QMessageBox.Icon.Critical, "Protoglyph: the model cannot be loaded", model_error_text(error))
+    box.setObjectName("modelError")
+    box.exec()
+
+
+def project_error(parent: QWidget | None, path: Path, problem: str, action: str = "open") -> None:
+    done = {"open": "opened", "save": "saved", "create": "created"}.get(action, action)
+    box = QMessageBox(QMessageBox.Icon.Warning, f"Cannot {action} the project",
+                      f"The project could not be {done}:\n\n{path}\n\n{problem}\n\nNothing was changed.",
+                      parent=parent)
+    box.setObjectName("projectError")
+    box.open()
+
+
+def about(parent: QWidget | None, info: ModelInfo) -> None:
+    QMessageBox.about(
+        parent, "About Protoglyph",
+        f"<h3>Protoglyph {protoglyph.__version__}</h3>"
+        "<p>Few-shot labeling of characters and symbols: define classes with a few examples, then "
+        "draw or load glyphs and see them classified. Runs fully offline.</p>"
+        f"<pre>{_escape(info.summary())}</pre>"
+        "<p>The encoder is a Prototypical Network (Snell et al., 2017) meta-trained on Omniglot "
+        "(Lake, Salakhutdinov and Tenenbaum, 2015; MIT licence). See models/README.md for the model card.</p>")
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

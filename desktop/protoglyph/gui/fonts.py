@@ -1,0 +1,47 @@
+"""Whether the fonts on this machine can show a text, so a class name in a script with no
+installed font gets an explanation instead of silent empty boxes."""
+
+from __future__ import annotations
+
+import unicodedata
+from functools import lru_cache
+
+from PySide6.QtGui import QFont, QTextLayout
+
+
+@lru_cache(maxsize=4096)
+def can_show(char: str, family: str = "") -> bool:
+    """True if Qt's font fallback finds a glyph for ``char`` (laid out as Qt would draw it)."""
+    layout = QTextLayout(char, QFont(family) if family else QFont())
+    layout.beginLayout()
+    layout.createLine()
+    layout.endLayout()
+    runs = layout.glyphRuns()
+    return bool(runs) and all(0 not in run.glyphIndexes() for run in runs)
+
+
+def script_of(char: str) -> str:
+    """A readable script name for a character, from its Unicode name ("DEVANAGARI LETTER KA")."""
+    name = unicodedata.name(char, "")
+    if not name:
+        return "some"
+    first = name.split()[0]
+    if first == "CJK" or name.startswith(("HIRAGANA", "KATAKANA")):
+        return "Chinese/Japanese" if first != "HANGUL" else "Korean"
+    return first.capitalize()
+
+
+def missing_characters(text: str) -> list[str]:
+    """Characters of ``text`` that no installed font can show."""
+    return [ch for ch in dict.fromkeys(text) if not ch.isspace() and ord(ch) > 0x7F and not can_show(ch)]
+
+
+def missing_glyphs_note(text: str) -> str:
+    """A sentence for a tooltip when ``text`` can't be fully shown here, else ``""``."""
+    missing = missing_characters(text)
+    if not missing:
+        return ""
+    scripts = ", ".join(dict.fromkeys(script_of(ch) for ch in missing))
+    return (f"Some characters of this name ({' '.join(missing[:6])}) can't be shown: no installed font "
+            f"covers them ({scripts} script). The name is stored correctly; install a font for it, "
+            "for example the Noto fonts (package fonts-noto on Debian and Ubuntu).")

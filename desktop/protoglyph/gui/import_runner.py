@@ -1,0 +1,95 @@
+"""Runs imports on the thread pool, shows their progress in the status bar with a Cancel
+button, and adds what they read to the project as one undoable step when they finish."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QThreadPool, Signal
+from PySide6.QtWidgets import QMainWindow, QMessageBox, QProgressBar, QPushButton
+
+from protoglyph.gui import dialogs
+from protoglyph.gui.controller import ProjectController
+from protoglyph.gui.importer import ImportResult, ImportWorker
+
+
+class ImportRunner(QObject):
+    """``finished(added)`` is emitted after every import, cancelled or not."""
+
+    finished = Signal(int)
+
+    def __init__(self, window: QMainWindow, controller: ProjectController, pool: QThreadPool) -> None:
+        super().__init__(window)
+        self.window = window
+        self.controller = controller
+        self.pool = pool
+        self.worker: ImportWorker | None = None
+        self.progress = QProgressBar(window)
+        self.progress.setMaximumWidth(220)
+        self.progress.setFormat("Importing %v of %m")
+        self.cancel_button = QPushButton("Cancel", window)
+        self.cancel_button.clicked.connect(self.cancel)
+        for w in (self.progress, self.cancel_button):
+            window.statusBar().addPermanentWidget(w)
+            w.hide()
+        self._started = 0.0
+
+    def busy(self) -> bool:
+        return self.worker is not None
+
+    def start(self, paths: Sequence[Path], target: int) -> bool:
+        if self.worker is not None:
+            self.window.statusBar().showMessage("An import is already running; wait for it or cancel it.", 5000)
+            return False
+        worker = ImportWorker(self.controller.workspace, paths, target)
+        worker.signals.progressed.connect(self._progressed)
+        worker.signals.finished.connect(self._finished)
+        worker.signals.errored.connect(self._errored)
+        self.worker = worker
+        self._workspace = self.controller.workspace
+        self._started = time.perf_counter()
+        self.progress.setRange(0, 0)
+        self.progress.show()
+        self.cancel_button.show()
+        self.pool.start(worker)
+        return True
+
+    def cancel(self) -> None:
+        if self.worker is not None:
+            self.worker.cancel()
+
+    def _progressed(self, done: int, total: int) -> None:
+        self.progress.setRange(0, max(total, 1))
+        self.progress.setValue(done)
+
+    def _done(self) -> None:
+        self.worker = None
+        self.progress.hide()
+        self.cancel_button.hide()
+
+    def _errored(self, text: str) -> None:
+        self._done()
+        QMessageBox.warning(self.window, "Import failed",
+                            f"The import stopped with an error; nothing was added.\n\n{text}")
+        self.finished.emit(0)
+
+    def _finished(self, result: ImportResult) -> None:
+        self._done()
+        status = self.window.statusBar()
+        if result.cancelled:
+            status.showMessage("Import cancelled; nothing was added.", 8000)
+            self.finished.emit(0)
+            return
+        if self.controller.workspace is not self._workspace:
+            status.showMessage("The project changed during the import; nothing was added.", 8000)
+            self.finished.emit(0)
+            return
+        added = self.controller.add_groups(result.groups, result.target)
+        seconds = time.perf_counter() - self._started
+        status.showMessage(f"Added {added} example{'s' if added != 1 else ''} in {seconds:.1f} s "
+                           f"({len(result.problems)} skipped). Edit ▸ Undo takes them back.", 10000)
+        if result.problems:
+            dialogs.file_problems(self.window, result.problems, result.total)
+        self.finished.emit(added)

@@ -1,0 +1,360 @@
+"""The main window: classes and examples on the left, the canvas in the middle, the live
+prediction on the right. It wires the widgets to the controller; the work happens there."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt, QThreadPool
+from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QAbstractSpinBox,
+    QApplication,
+    QColorDialog,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QMainWindow,
+    QMessageBox,
+    QPlainTextEdit,
+    QSplitter,
+    QTextEdit,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from protoglyph.core.preprocess import is_blank
+from protoglyph.core.starter import HINT_KEY
+from protoglyph.gui import dialogs
+from protoglyph.gui.actions import create_actions
+from protoglyph.gui.canvas import DrawingCanvas
+from protoglyph.gui.class_panel import ClassPanel, dropped_paths
+from protoglyph.gui.controller import ProjectController
+from protoglyph.gui.example_panel import ExamplePanel
+from protoglyph.gui.fonts import missing_glyphs_note
+from protoglyph.gui.hint_bar import HintBar
+from protoglyph.gui.images import qimage_to_gray
+from protoglyph.gui.import_runner import ImportRunner
+from protoglyph.gui.prediction_panel import PredictionPanel
+from protoglyph.gui.project_files import ProjectFiles
+from protoglyph.gui.settings import AppSettings
+
+NO_CLASSES = ("No classes yet.\n\nMake one with Classes ▸ New Class (Ctrl+Shift+N), draw an example and press Enter. "
+              "Or drop a folder of images on the window: each subfolder becomes a class.")
+NO_EXAMPLES = ("Your classes have no examples yet.\n\nDraw a glyph and press Enter to add it to the selected class "
+               "(1–9 for class 1–9), or drop image files on a class.")
+DRAW_SOMETHING = "Draw on the canvas: the classes your drawing looks most like appear here, updated as you draw."
+STARTER_HINT = ("This is the starter project: draw one of its shapes and watch the prediction. To make your own "
+                "classes, choose File ▸ New Project, then Classes ▸ New Class; draw an example and press Enter. "
+                "Or drop a folder of images with one subfolder per class.")
+TEXT_INPUTS = (QLineEdit, QTextEdit, QPlainTextEdit, QAbstractSpinBox)
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, controller: ProjectController, settings: AppSettings, pool: QThreadPool | None = None) -> None:
+        super().__init__()
+        self.controller = controller
+        self.settings = settings
+        self.setAcceptDrops(True)
+        self._closed = False
+        self.actions = a = create_actions(self)
+        self.canvas = DrawingCanvas(self)
+        self.canvas.setObjectName("canvas")
+        self.prediction = PredictionPanel(self)
+        self.prediction.setObjectName("prediction")
+        self.classes = ClassPanel(controller, [a.new_class, a.delete_class, a.move_up, a.move_down, a.recolor], self)
+        self.examples = ExamplePanel(controller, a.add_images, self)
+        self.hint = HintBar(STARTER_HINT, self)
+        self.files = ProjectFiles(self, controller, settings)
+        self.imports = ImportRunner(self, controller, pool or QThreadPool.globalInstance())
+        self._layout()
+        self._menus()
+        self._connect()
+        self.counts = QLabel(self)
+        self.statusBar().addPermanentWidget(self.counts)
+        self._project_switched()
+        settings.restore_window(self)
+        if not settings.recent_projects() or self.size().width() < 400:
+            self.resize(1180, 720)
+
+    # -- building ----------------------------------------------------------------------
+    def _layout(self) -> None:
+        a = self.actions
+        bar = QHBoxLayout()
+        for act in (a.clear_drawing, a.undo):
+            b = QToolButton(self)
+            b.setDefaultAction(act)
+            b.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+            bar.addWidget(b)
+        bar.addStretch(1)
+        self.add_button = QToolButton(self)
+        self.add_button.setDefaultAction(a.add_drawing)
+        self.add_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        bar.addWidget(self.add_button)
+        middle = QWidget(self)
+        col = QVBoxLayout(middle)
+        col.setContentsMargins(0, 6, 0, 6)
+        col.addWidget(self.hint)
+        col.addWidget(self.canvas, 1)
+        col.addLayout(bar)
+        left = QSplitter(Qt.Orientation.Vertical, self)
+        left.addWidget(self.classes)
+        left.addWidget(self.examples)
+        left.setStretchFactor(0, 3)
+        left.setStretchFactor(1, 2)
+        main = QSplitter(Qt.Orientation.Horizontal, self)
+        main.setObjectName("mainSplitter")
+        main.addWidget(left)
+        main.addWidget(middle)
+        main.addWidget(self.prediction)
+        main.setStretchFactor(1, 1)
+        main.setSizes([280, 600, 290])
+        self.setCentralWidget(main)
+
+    def _menus(self) -> None:
+        a = self.actions
+        file = self.menuBar().addMenu("&File")
+        file.addActions([a.new_project, a.open_project])
+        file.addMenu(self.files.recent_menu)
+        file.addAction(a.save_as)
+        file.addSeparator()
+        file.addAction(a.quit)
+        edit = self.menuBar().addMenu("&Edit")
+        edit.addActions([a.undo, a.redo])
+        edit.addSeparator()
+        edit.addActions([a.paste, a.clear_drawing])
+        classes = self.menuBar().addMenu("&Classes")
+        classes.addActions([a.add_drawing, a.new_class, a.rename_class, a.delete_class, a.move_up, a.move_down,
+                            a.recolor])
+        classes.addSeparator()
+        classes.addActions([a.add_images, a.import_folder])
+        help_menu = self.menuBar().addMenu("&Help")
+        help_menu.addActions([a.shortcuts, a.about])
+        tools = self.addToolBar("Main")
+        tools.setObjectName("mainToolBar")
+        tools.setMovable(False)
+        tools.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        tools.addActions([a.new_project, a.open_project, a.save_as])
+        tools.addSeparator()
+        tools.addActions([a.undo, a.redo])
+        tools.addSeparator()
+        tools.addActions([a.new_class, a.add_images, a.import_folder])
+
+    def _connect(self) -> None:
+        a, c = self.actions, self.controller
+        a.new_project.triggered.connect(self.files.new_project)
+        a.open_project.triggered.connect(self.files.open_project)
+        a.save_as.triggered.connect(self.files.save_as)
+        a.quit.triggered.connect(self.close)
+        a.undo.triggered.connect(self.undo)
+        a.redo.triggered.connect(self.redo)
+        a.paste.triggered.connect(self.paste)
+        a.clear_drawing.triggered.connect(self.canvas.clear)
+        a.add_drawing.triggered.connect(lambda: self.add_drawing(c.current_class))
+        a.new_class.triggered.connect(self._new_class)
+        a.rename_class.triggered.connect(self.classes.rename_current)
+        a.delete_class.triggered.connect(self._delete_class)
+        a.move_up.triggered.connect(lambda: c.current_class >= 0 and c.move_class(c.current_class, -1))
+        a.move_down.triggered.connect(lambda: c.current_class >= 0 and c.move_class(c.current_class, 1))
+        a.recolor.triggered.connect(self._recolor)
+        a.add_images.triggered.connect(self._add_images)
+        a.import_folder.triggered.connect(self._import_folder)
+        a.about.triggered.connect(lambda: dialogs.about(self, c.workspace.encoder.info))
+        a.shortcuts.triggered.connect(self._show_shortcuts)
+        self.number_keys = []
+        for n in range(1, 10):
+            for key in (f"{n}", f"Num+{n}"):
+                sc = QShortcut(QKeySequence(key), self)
+                sc.activated.connect(lambda n=n: self._add_to_number(n))
+                self.number_keys.append(sc)
+        self.canvas.drawingChanged.connect(self._drawing_changed)
+        c.changed.connect(self._project_changed)
+        c.currentClassChanged.connect(lambda _id: self._update_actions())
+        c.undo_stack.indexChanged.connect(self._stack_changed)
+        self.classes.view.filesDropped.connect(lambda paths, cid: self.imports.start(paths, cid))
+        self.classes.renameFailed.connect(lambda text: QMessageBox.warning(self, "Cannot rename the class", text))
+        self.examples.filesDropped.connect(lambda paths: self.imports.start(paths, c.current_class))
+        self.files.switched.connect(self._project_switched)
+        self.hint.closed.connect(lambda: c.workspace.project.set_setting(HINT_KEY, "0"))
+        app = QApplication.instance()
+        if isinstance(app, QApplication):
+            app.focusChanged.connect(self._focus_changed)
+
+    # -- drawing and predicting --------------------------------------------------------
+    def _drawing_changed(self, finished: bool) -> None:
+        self.refresh_prediction()
+        if finished:
+            self._update_actions()
+
+    def refresh_prediction(self) -> None:
+        ws = self.controller.workspace
+        if not ws.classes():
+            self.prediction.show_message(NO_CLASSES)
+        elif not ws.has_examples():
+            self.prediction.show_message(NO_EXAMPLES)
+        elif self.canvas.is_empty():
+            self.prediction.show_message(DRAW_SOMETHING)
+        else:
+            self.prediction.show_predictions(self.controller.predict(self.canvas.strokes()))
+
+    def add_drawing(self, class_id: int) -> None:
+        if self.canvas.is_empty():
+            self.statusBar().showMessage("Draw something first, then add it to a class.", 5000)
+            return
+        c = self.controller
+        if class_id < 0:
+            class_id = c.new_class().id
+        count = c.add_drawing(class_id, self.canvas.strokes())
+        name = c.workspace.class_record(class_id).name
+        self.canvas.clear()
+        self.statusBar().showMessage(f"Added to “{name}”, which now has {count} examples. Ctrl+Z takes it back.", 6000)
+
+    def _add_to_number(self, n: int) -> None:
+        record = self.controller.class_at(n)
+        if record is None:
+            self.statusBar().showMessage(f"There is no class {n}.", 4000)
+            return
+        self.add_drawing(record.id)
+
+    def undo(self) -> None:
+        if not self.canvas.is_empty():
+            self.canvas.undo_stroke()
+        else:
+            self.controller.undo_stack.undo()
+
+    def redo(self) -> None:
+        if self.canvas.can_redo_stroke():
+            self.canvas.redo_stroke()
+        else:
+            self.controller.undo_stack.redo()
+
+    # -- adding examples ---------------------------------------------------------------
+    def paste(self) -> None:
+        clipboard = QApplication.clipboard()
+        data = clipboard.mimeData()
+        if data is not None and data.hasImage():
+            gray = qimage_to_gray(clipboard.image())
+            if gray.size == 0 or is_blank(gray):
+                self.statusBar().showMessage("The image on the clipboard is blank; nothing was added.", 5000)
+                return
+            new = self.controller.workspace.prepare([gray], ["clipboard"])
+            self.controller.add_groups([(None, new)], self.controller.current_class)
+            self.statusBar().showMessage("Added the clipboard image. Ctrl+Z takes it back.", 5000)
+        elif data is not None and data.hasUrls():
+            self.imports.start([Path(u.toLocalFile()) for u in data.urls() if u.isLocalFile()],
+                               self.controller.current_class)
+        else:
+            self.statusBar().showMessage("The clipboard holds no image.", 5000)
+
+    def _add_images(self) -> None:
+        names, _ = QFileDialog.getOpenFileNames(self, "Add Images to Class", "",
+                                                "Images (*.png *.jpg *.jpeg *.bmp *.tif *.tiff *.webp *.gif);;"
+                                                "All files (*)")
+        if names:
+            self.imports.start([Path(n) for n in names], self.controller.current_class)
+
+    def _import_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Import Folder per Class")
+        if folder:
+            self.imports.start([Path(folder)], -1)
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if dropped_paths(event):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        paths = dropped_paths(event)
+        if paths:
+            event.acceptProposedAction()
+            self.imports.start(paths, self.controller.current_class)
+
+    # -- classes -----------------------------------------------------------------------
+    def _new_class(self) -> None:
+        self.controller.new_class()
+        self.classes.rename_current()
+
+    def _delete_class(self) -> None:
+        c = self.controller
+        if c.current_class >= 0:
+            name = c.workspace.class_record(c.current_class).name
+            c.delete_class(c.current_class)
+            self.statusBar().showMessage(f"Deleted “{name}”. Ctrl+Z brings it back.", 6000)
+
+    def _recolor(self) -> None:
+        c = self.controller
+        if c.current_class < 0:
+            return
+        record = c.workspace.class_record(c.current_class)
+        from PySide6.QtGui import QColor
+
+        color = QColorDialog.getColor(QColor(record.color), self, f"Colour of “{record.name}”")
+        if color.isValid():
+            c.recolor_class(record.id, color.name())
+
+    # -- state -------------------------------------------------------------------------
+    def _project_changed(self) -> None:
+        self.refresh_prediction()
+        self._update_actions()
+
+    def _project_switched(self) -> None:
+        project = self.controller.workspace.project
+        self.canvas.clear()
+        self.setWindowTitle(f"{project.path.stem} — Protoglyph")
+        self.setWindowFilePath(str(project.path))
+        self.hint.setVisible(project.setting(HINT_KEY) == "1")
+        self._project_changed()
+
+    def _stack_changed(self, _index: int) -> None:
+        self._update_actions()
+
+    def _update_actions(self) -> None:
+        a, c = self.actions, self.controller
+        has_class = c.current_class >= 0
+        for act in (a.rename_class, a.delete_class, a.recolor, a.move_up, a.move_down):
+            act.setEnabled(has_class)
+        drawing = not self.canvas.is_empty()
+        stack = c.undo_stack
+        a.undo.setText("&Undo Stroke" if drawing else (f"&Undo {stack.undoText()}" if stack.canUndo() else "&Undo"))
+        a.undo.setEnabled(drawing or stack.canUndo())
+        redo_stroke = self.canvas.can_redo_stroke()
+        a.redo.setText("&Redo Stroke" if redo_stroke else (f"&Redo {stack.redoText()}" if stack.canRedo() else "&Redo"))
+        a.redo.setEnabled(redo_stroke or stack.canRedo())
+        target = c.workspace.class_record(c.current_class).name if has_class else "a New Class"
+        a.add_drawing.setText(f"Add Drawing to “{target}”" if has_class else "Add Drawing to a New Class")
+        self.add_button.setToolTip(missing_glyphs_note(target) or a.add_drawing.statusTip())
+        ws = c.workspace
+        n_examples = sum(ws.example_count(x.id) for x in ws.classes())
+        self.counts.setText(f"{len(ws.classes())} classes · {n_examples} examples · "
+                            f"{ws.encoder.info.model_name} {ws.encoder.info.model_version}")
+
+    def _focus_changed(self, old: QWidget | None, new: QWidget | None) -> None:
+        self._update_key_actions()
+
+    def _update_key_actions(self) -> None:
+        """Enter, Esc and 1–9 belong to a text field while one has the focus (renaming a class)."""
+        typing = isinstance(QApplication.focusWidget(), TEXT_INPUTS)
+        for act in (self.actions.add_drawing, self.actions.clear_drawing):
+            act.setEnabled(not typing)
+        for sc in self.number_keys:
+            sc.setEnabled(not typing)
+
+    def _show_shortcuts(self) -> None:
+        rows = "".join(f"<tr><td>{act.text().replace('&', '')}</td><td><b>"
+                       f"{act.shortcut().toString(QKeySequence.SequenceFormat.NativeText)}</b></td></tr>"
+                       for act in self.actions.all() if not act.shortcut().isEmpty())
+        rows += "<tr><td>Add the drawing to class 1–9</td><td><b>1 … 9</b></td></tr>"
+        rows += "<tr><td>Remove the selected examples</td><td><b>Del</b></td></tr>"
+        QMessageBox.information(self, "Keyboard Shortcuts", f"<table cellpadding='3'>{rows}</table>")
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        # The undo stack announces its own destruction; this window must not hear it.
+        if not self._closed:
+            self.controller.undo_stack.indexChanged.disconnect(self._stack_changed)
+            self._closed = True
+        self.imports.cancel()
+        self.settings.save_window(self)
+        self.settings.sync()
+        self.imports.pool.waitForDone(3000)
+        super().closeEvent(event)

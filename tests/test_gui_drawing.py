@@ -1,0 +1,50 @@
+"""Drawing on the real canvas and seeing the live prediction."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtTest import QTest
+from pytestqt.qtbot import QtBot
+
+from protoglyph.gui import main_window as mw
+from protoglyph.gui.main_window import MainWindow
+from tests.gui_helpers import cross, draw_stroke, draw_strokes, ring
+
+
+def test_a_drawn_ring_is_predicted_as_ring(window: MainWindow) -> None:
+    assert window.prediction.message() == mw.DRAW_SOMETHING
+    draw_stroke(window.canvas, ring())
+    best = window.prediction.predictions()[0]
+    assert best.name == "Ring" and best.probability > 0.5
+    assert len(window.prediction.predictions()) == 5
+    assert window.canvas.strokes()[0].shape[1] == 2  # the stroke list is kept, not just pixels
+
+
+def test_cross_of_two_strokes_and_undo_stroke(window: MainWindow) -> None:
+    draw_strokes(window.canvas, cross())
+    assert window.prediction.predictions()[0].name == "Cross"
+    window.canvas.setFocus()
+    QTest.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert len(window.canvas.strokes()) == 1  # Ctrl+Z while drawing removes the last stroke
+    QTest.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    assert len(window.canvas.strokes()) == 2
+    QTest.keyClick(window, Qt.Key.Key_Escape)
+    assert window.canvas.is_empty() and window.prediction.message() == mw.DRAW_SOMETHING
+
+
+def test_prediction_updates_while_a_stroke_is_drawn(window: MainWindow, qtbot: QtBot) -> None:
+    draw_stroke(window.canvas, ring(), release=False)
+    assert window.prediction.message() == mw.DRAW_SOMETHING or not window.prediction.predictions()
+    qtbot.waitUntil(lambda: bool(window.prediction.predictions()), timeout=2000)  # throttled live update
+    assert window.prediction.predictions()[0].name == "Ring"
+
+
+def test_empty_project_says_what_to_do(empty_window: MainWindow) -> None:
+    assert empty_window.prediction.message() == mw.NO_CLASSES
+    empty_window.controller.new_class("Alpha")
+    assert empty_window.prediction.message() == mw.NO_EXAMPLES
+    draw_stroke(empty_window.canvas, ring())
+    assert empty_window.prediction.message() == mw.NO_EXAMPLES
+    QTest.keyClick(empty_window, Qt.Key.Key_Return)
+    draw_stroke(empty_window.canvas, ring())
+    assert empty_window.prediction.predictions()[0].name == "Alpha"
