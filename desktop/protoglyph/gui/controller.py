@@ -187,8 +187,11 @@ class ProjectController(QObject):
     # -- prediction --------------------------------------------------------------------
     def predict(self, strokes: Sequence[Stroke]) -> list[ShownPrediction]:
         """The top classes for a drawing, ready to show (empty if there is nothing to compare with)."""
-        embedding = self.workspace.embed_drawing(strokes, 1.0, 1.0, PEN_FRACTION)
-        return self.predict_embedding(embedding)
+        return self.predict_embedding(self.embed_drawing(strokes))
+
+    def embed_drawing(self, strokes: Sequence[Stroke]) -> np.ndarray:
+        """``(D,)`` embedding of the canvas's strokes (unit square, the canvas pen), as predictions use."""
+        return self.workspace.embed_drawing(strokes, 1.0, 1.0, PEN_FRACTION)
 
     def predict_embedding(self, embedding: np.ndarray) -> list[ShownPrediction]:
         out = []

@@ -1,0 +1,111 @@
+"""Projects in the real window: save, close, reopen; damaged and foreign files; settings;
+the starter project on first start; the model-error dialog and the About box."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QMessageBox
+from pytestqt.qtbot import QtBot
+
+from protoglyph.core.encoder import EncoderSession
+from protoglyph.core.project import Project
+from protoglyph.core.workspace import Workspace
+from protoglyph.gui import app as gui_app
+from protoglyph.gui.controller import ProjectController
+from protoglyph.gui.main_window import MainWindow
+from protoglyph.gui.settings import AppSettings, data_dir
+from tests.gui_helpers import draw_stroke, ring
+
+
+def snapshot(workspace: Workspace) -> list[tuple[str, str, list[bytes]]]:
+    return [(c.name, c.color, [e.image for e in workspace.examples(c.id)]) for c in workspace.classes()]
+
+
+def test_save_as_close_reopen_restores_everything(window: MainWindow, tmp_path: Path, encoder: EncoderSession) -> None:
+    c = window.controller
+    record = c.new_class("Spiral ꩜")
+    draw_stroke(window.canvas, ring(r=0.2))
+    QTest.keyClick(window, Qt.Key.Key_Return)
+    target = tmp_path / "mine.protoglyph"
+    assert window.files.save_to(target)
+    assert window.windowTitle().startswith("mine")
+    c.rename_class(record.id, "Spiral")  # edits continue in the new file, saved at once
+    before = snapshot(c.workspace)
+    window.close()
+    c.workspace.project.close()
+    reopened = Workspace(Project.open(target), encoder)
+    assert snapshot(reopened) == before
+    assert reopened.example_count(record.id) == 1
+    reopened.project.close()
+    assert str(target.resolve()) in AppSettings().recent_projects()
+
+
+@pytest.mark.parametrize("content", [b"just some text\n", b"SQLite format 3\x00" + b"\x13" * 4000])
+def test_damaged_or_foreign_files_open_with_a_message_and_harm_nothing(window: MainWindow, tmp_path: Path,
+                                                                         content: bytes) -> None:
+    bad = tmp_path / "bad.protoglyph"
+    bad.write_bytes(content)
+    current = window.controller.workspace.project.path
+    assert not window.files.open(bad)
+    box = window.findChild(QMessageBox, "projectError")
+    assert box is not None and str(bad) in box.text()
+    assert bad.read_bytes() == content
+    assert window.controller.workspace.project.path == current and window.controller.workspace.classes()
+    box.close()
+
+
+def test_window_geometry_and_recent_projects_persist(window: MainWindow, qtbot: QtBot) -> None:
+    window.resize(760, 560)  # the offscreen screen is 800x600
+    window.files.save_to(window.controller.workspace.project.path.with_name("copy.protoglyph"))
+    window.close()
+    again = MainWindow(ProjectController(window.controller.workspace), AppSettings())
+    qtbot.addWidget(again)
+    assert (again.width(), again.height()) == (760, 560)
+    assert AppSettings().last_project().endswith("copy.protoglyph")  # type: ignore[union-attr]
+    again.close()
+
+
+def test_first_start_opens_the_starter_project_with_a_hint(qtbot: QtBot, encoder: EncoderSession) -> None:
+    gui_app.application()
+    workspace, problem = gui_app.first_workspace(encoder, AppSettings(), None)
+    assert problem == "" and workspace.project.path.parent == data_dir()
+    assert len(workspace.classes()) == 8
+    win = MainWindow(ProjectController(workspace), AppSettings())
+    qtbot.addWidget(win)
+    win.show()
+    assert win.hint.isVisible()
+    win.hint._close()
+    assert workspace.project.setting("starter_hint") == "0"  # stays hidden next time
+    win.close()
+    workspace.project.close()
+
+
+def test_a_missing_project_falls_back_to_the_starter_with_a_message(qtbot: QtBot, encoder: EncoderSession,
+                                                                   tmp_path: Path) -> None:
+    gui_app.application()
+    workspace, problem = gui_app.first_workspace(encoder, AppSettings(), tmp_path / "gone.protoglyph")
+    assert "gone.protoglyph" in problem and "no such file" in problem
+    assert len(workspace.classes()) == 8
+    workspace.project.close()
+
+
+def test_broken_model_shows_a_dialog_naming_the_file(qtbot: QtBot, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    shown: list[str] = []
+    monkeypatch.setattr(QMessageBox, "exec", lambda box: shown.append(box.text()) or 0)
+    bad = tmp_path / "broken.onnx"
+    bad.write_bytes(b"\x00" * 64)
+    assert gui_app.run(model=bad) == 2
+    assert len(shown) == 1 and str(bad) in shown[0] and "PROTOGLYPH_MODEL" in shown[0]
+
+
+def test_about_box_shows_the_model_card_summary(window: MainWindow, monkeypatch: pytest.MonkeyPatch) -> None:
+    shown: list[str] = []
+    monkeypatch.setattr(QMessageBox, "about", lambda _parent, _title, text: shown.append(text))
+    window.actions.about.trigger()
+    info = window.controller.workspace.encoder.info
+    assert info.model_name in shown[0] and "20-way 1-shot" in shown[0] and "Omniglot" in shown[0]
