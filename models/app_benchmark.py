@@ -29,21 +29,21 @@ import numpy as np
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from PySide6.QtCore import QPoint, Qt  # noqa: E402
-from PySide6.QtTest import QTest  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
+from PySide6.QtCore import Qt
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication
 
-from models.evaluate import mean_and_ci  # noqa: E402
-from models.omniglot import DataNotFound, data_dir, list_drawings, read_images, read_strokes, zip_path  # noqa: E402
-from protoglyph.core.classifier import episode_accuracy  # noqa: E402
-from protoglyph.core.encoder import EncoderSession  # noqa: E402
-from protoglyph.core.project import Project  # noqa: E402
-from protoglyph.core.shapes import SHAPES, draw_shape  # noqa: E402
-from protoglyph.core.workspace import Workspace  # noqa: E402
-from protoglyph.gui.app import application  # noqa: E402
-from protoglyph.gui.controller import ProjectController  # noqa: E402
-from protoglyph.gui.main_window import MainWindow  # noqa: E402
-from protoglyph.gui.settings import AppSettings  # noqa: E402
+from models.evaluate import mean_and_ci
+from models.omniglot import DataNotFound, data_dir, list_drawings, read_images, read_strokes, zip_path
+from protoglyph.core.classifier import episode_accuracy
+from protoglyph.core.encoder import EncoderSession
+from protoglyph.core.project import Project
+from protoglyph.core.shapes import SHAPES, draw_shape
+from protoglyph.core.workspace import Workspace
+from protoglyph.gui.app import application
+from protoglyph.gui.controller import ProjectController
+from protoglyph.gui.main_window import MainWindow
+from protoglyph.gui.settings import AppSettings
 
 LEFT = Qt.MouseButton.LeftButton
 NONE = Qt.KeyboardModifier.NoModifier

@@ -192,8 +192,7 @@ def _python_error(db: sqlite3.Connection) -> None:
     raise RuntimeError("bug in the migration step")
 
 
-@pytest.mark.parametrize("step", [_bad_sql, pytest.param(_python_error, marks=pytest.mark.xfail(
-    reason="Project.open wraps only sqlite3.Error from a migration step", strict=True))])
+@pytest.mark.parametrize("step", [_bad_sql, _python_error])
 def test_failed_migration_rolls_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                      step: Callable[[sqlite3.Connection], None]) -> None:
     path = make_project(tmp_path / "old.protoglyph")

@@ -53,9 +53,11 @@ def header_size(data: bytes, fmt: str) -> tuple[int, int] | None:
     """``(width, height)`` from the header, where it is cheap to find; ``None`` if unknown."""
     try:
         if fmt == "PNG" and data[12:16] == b"IHDR":
-            return struct.unpack(">II", data[16:24])  # type: ignore[return-value]
+            w, h = struct.unpack(">II", data[16:24])
+            return int(w), int(h)
         if fmt == "GIF":
-            return struct.unpack("<HH", data[6:10])  # type: ignore[return-value]
+            w, h = struct.unpack("<HH", data[6:10])
+            return int(w), int(h)
         if fmt == "BMP":
             w, h = struct.unpack("<ii", data[18:26])
             return abs(w), abs(h)
@@ -117,7 +119,8 @@ def to_gray(image: np.ndarray) -> np.ndarray:
         return cv2.cvtColor(img[:, :, :3], cv2.COLOR_BGR2GRAY)
     a = alpha.astype(np.float32) / 255.0
     flat = gray.astype(np.float32) * a + 255.0 * (1.0 - a)
-    return flat.round().astype(np.uint8)
+    out: np.ndarray = flat.round().astype(np.uint8)
+    return out
 
 
 def decode_image(data: bytes, source: Path | str = "<memory>", max_pixels: int = MAX_PIXELS) -> np.ndarray:

@@ -45,6 +45,12 @@ def looks_like_image(path: Path) -> bool:
 def _files_below(folder: Path, plan: ImportPlan) -> list[Path]:
     found: list[Path] = []
     seen: set[tuple[int, int]] = set()
+    for above in folder.resolve().parents:  # a link up to one of these is a loop too
+        try:
+            st = os.stat(above)
+        except OSError:
+            continue
+        seen.add((st.st_dev, st.st_ino))
 
     def onerror(exc: OSError) -> None:
         plan.problems.append((Path(exc.filename or folder), f"cannot be listed ({exc.strerror})"))

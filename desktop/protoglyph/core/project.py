@@ -130,7 +130,7 @@ class Project:
         db = _connect(p, "rw")
         try:
             _migrate(db, version)
-        except sqlite3.Error as exc:
+        except Exception as exc:  # a step's own bug must surface as ProjectError too
             db.close()
             raise ProjectError(p, f"could not be upgraded from schema {version}: {exc}") from exc
         return cls(p, db)
