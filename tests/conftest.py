@@ -14,6 +14,9 @@ import pytest
 
 from protoglyph.core.shapes import SHAPES, draw_shape
 
+# The GUI tests drive the real window without a screen, on any machine, unless told otherwise.
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
 REPO = Path(__file__).resolve().parent.parent
 
 

@@ -22,5 +22,7 @@ def glyph_thumbnail(image: np.ndarray, size: int = 48, margin: float = 0.12) -> 
     square = np.pad(ink, ((pad_y, pad_y), (pad_x, pad_x)))
     interp = cv2.INTER_AREA if square.shape[0] > size else cv2.INTER_LINEAR
     small = cv2.resize(square, (size, size), interpolation=interp)
+    if interp == cv2.INTER_AREA:  # shrinking thins a pen stroke to grey: darken it back
+        small = np.minimum(small * 2.0, 1.0)
     out: np.ndarray = np.clip(255.0 * (1.0 - small), 0, 255).astype(np.uint8)
     return out
