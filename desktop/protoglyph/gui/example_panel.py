@@ -93,7 +93,8 @@ class ExamplePanel(QWidget):
             return
         record = c.workspace.class_record(c.current_class)
         n = c.examples_model.rowCount()
-        self.title.setText(f"Examples of “{record.name}” ({n})")
+        name = record.name if len(record.name) <= 24 else record.name[:23] + "…"
+        self.title.setText(f"Examples of “{name}” ({n})")
         self.title.setToolTip(missing_glyphs_note(record.name))
         self.empty.setVisible(n == 0)
 

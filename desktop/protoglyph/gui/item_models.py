@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
@@ -70,19 +71,20 @@ class ClassListModel(QAbstractListModel):
         row = self._rows[index.row()]
         n = index.row() + 1
         if role == Qt.ItemDataRole.DisplayRole:
-            key = f"{n}  " if n <= 9 else ""
+            key = f"{n}  " if n <= 9 else "    "
             plural = "example" if row.count == 1 else "examples"
-            return f"{key}{row.record.name}\n{row.count} {plural}"
+            # Isolates keep the number and count out of the name's script and direction.
+            return f"{key}\u2068{row.record.name}\u2069\n{row.count} {plural}"
         if role == Qt.ItemDataRole.EditRole:
             return row.record.name
         if role == Qt.ItemDataRole.DecorationRole:
             return self._icon(row)
         if role == Qt.ItemDataRole.ToolTipRole:
-            tip = f"{row.record.name}: {row.count} examples"
+            tip = f"<b>{html.escape(row.record.name)}</b>: {row.count} example{'s' if row.count != 1 else ''}"
             if n <= 9:
-                tip += f"\nPress {n} to add the drawing to this class"
+                tip += f"<br>Press {n} to add the drawing to this class."
             note = missing_glyphs_note(row.record.name)
-            return f"{tip}\n\n{note}" if note else tip
+            return f"<p style='white-space:pre-wrap'>{tip}</p><p>{html.escape(note)}</p>" if note else tip
         if role == Role.ID:
             return row.record.id
         if role == Role.COLOR:

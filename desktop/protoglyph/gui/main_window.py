@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QThreadPool
-from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence, QShortcut
+from PySide6.QtGui import QCloseEvent, QColor, QDragEnterEvent, QDropEvent, QIcon, QKeySequence, QPixmap, QShortcut
 from PySide6.QtWidgets import (
     QAbstractSpinBox,
     QApplication,
@@ -52,6 +52,15 @@ STARTER_HINT = ("This is the starter project: draw one of its shapes and watch t
 TEXT_INPUTS = (QLineEdit, QTextEdit, QPlainTextEdit, QAbstractSpinBox)
 
 
+def short(name: str, limit: int = 24) -> str:
+    """A class name cut to fit a button or a title."""
+    return name if len(name) <= limit else name[: limit - 1] + "…"
+
+
+def plural(n: int, one: str, many: str = "") -> str:
+    return f"{n} {one if n == 1 else (many or one + 's')}"
+
+
 class MainWindow(QMainWindow):
     def __init__(self, controller: ProjectController, settings: AppSettings, pool: QThreadPool | None = None) -> None:
         super().__init__()
@@ -75,8 +84,7 @@ class MainWindow(QMainWindow):
         self.counts = QLabel(self)
         self.statusBar().addPermanentWidget(self.counts)
         self._project_switched()
-        settings.restore_window(self)
-        if not settings.recent_projects() or self.size().width() < 400:
+        if not settings.restore_window(self):
             self.resize(1180, 720)
 
     # -- building ----------------------------------------------------------------------
@@ -185,7 +193,7 @@ class MainWindow(QMainWindow):
     # -- drawing and predicting --------------------------------------------------------
     def _drawing_changed(self, finished: bool) -> None:
         self.refresh_prediction()
-        if finished:
+        if finished or not self.actions.clear_drawing.isEnabled():
             self._update_actions()
 
     def refresh_prediction(self) -> None:
@@ -204,12 +212,16 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage("Draw something first, then add it to a class.", 5000)
             return
         c = self.controller
-        if class_id < 0:
+        created = class_id < 0
+        if created:
             class_id = c.new_class().id
         count = c.add_drawing(class_id, self.canvas.strokes())
         name = c.workspace.class_record(class_id).name
         self.canvas.clear()
-        self.statusBar().showMessage(f"Added to “{name}”, which now has {count} examples. Ctrl+Z takes it back.", 6000)
+        self.statusBar().showMessage(f"Added to “{short(name)}”, which now has {plural(count, 'example')}. "
+                                     "Ctrl+Z takes it back.", 6000)
+        if created:
+            self.classes.rename_current()  # a new class gets its name from the user at once
 
     def _add_to_number(self, n: int) -> None:
         record = self.controller.class_at(n)
@@ -287,8 +299,6 @@ class MainWindow(QMainWindow):
         if c.current_class < 0:
             return
         record = c.workspace.class_record(c.current_class)
-        from PySide6.QtGui import QColor
-
         color = QColorDialog.getColor(QColor(record.color), self, f"Colour of “{record.name}”")
         if color.isValid():
             c.recolor_class(record.id, color.name())
@@ -322,23 +332,33 @@ class MainWindow(QMainWindow):
         a.redo.setText("&Redo Stroke" if redo_stroke else (f"&Redo {stack.redoText()}" if stack.canRedo() else "&Redo"))
         a.redo.setEnabled(redo_stroke or stack.canRedo())
         target = c.workspace.class_record(c.current_class).name if has_class else "a New Class"
-        a.add_drawing.setText(f"Add Drawing to “{target}”" if has_class else "Add Drawing to a New Class")
+        a.add_drawing.setText(f"Add Drawing to “{short(target)}”" if has_class else "Add Drawing to a New Class")
+        a.add_drawing.setEnabled(drawing and not self._typing())
+        a.clear_drawing.setEnabled(drawing and not self._typing())
+        if has_class:
+            swatch = QPixmap(16, 16)
+            swatch.fill(QColor(c.workspace.class_record(c.current_class).color))
+            a.recolor.setIcon(QIcon(swatch))
         self.add_button.setToolTip(missing_glyphs_note(target) or a.add_drawing.statusTip())
         ws = c.workspace
         n_examples = sum(ws.example_count(x.id) for x in ws.classes())
-        self.counts.setText(f"{len(ws.classes())} classes · {n_examples} examples · "
+        self.counts.setText(f"{plural(len(ws.classes()), 'class', 'classes')} · {plural(n_examples, 'example')} · "
                             f"{ws.encoder.info.model_name} {ws.encoder.info.model_version}")
 
     def _focus_changed(self, old: QWidget | None, new: QWidget | None) -> None:
-        self._update_key_actions()
+        if not self._closed:  # focus moves on as a closed window goes away
+            self._update_key_actions()
+
+    @staticmethod
+    def _typing() -> bool:
+        return isinstance(QApplication.focusWidget(), TEXT_INPUTS)
 
     def _update_key_actions(self) -> None:
         """Enter, Esc and 1–9 belong to a text field while one has the focus (renaming a class)."""
-        typing = isinstance(QApplication.focusWidget(), TEXT_INPUTS)
-        for act in (self.actions.add_drawing, self.actions.clear_drawing):
-            act.setEnabled(not typing)
+        typing = self._typing()
         for sc in self.number_keys:
             sc.setEnabled(not typing)
+        self._update_actions()
 
     def _show_shortcuts(self) -> None:
         rows = "".join(f"<tr><td>{act.text().replace('&', '')}</td><td><b>"

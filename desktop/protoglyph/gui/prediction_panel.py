@@ -113,17 +113,22 @@ class PredictionPanel(QWidget):
         self._paint_bar(p, pred, QRectF(bar_left, r.top() + SMALL * 0.25, r.right() - bar_left, SMALL * 0.5))
 
     def _paint_bar(self, p: QPainter, pred: ShownPrediction, r: QRectF) -> None:
+        """A bar on a visible track, the percentage beside it (never on the class colour)."""
         pal = self.palette()
+        text_width = 44.0
+        bar = QRectF(r.left(), r.top(), max(10.0, r.width() - text_width - 4), r.height())
+        track = QColor(pal.color(QPalette.ColorRole.WindowText))
+        track.setAlphaF(0.12)
         p.setPen(Qt.PenStyle.NoPen)
-        p.setBrush(pal.color(QPalette.ColorRole.AlternateBase))
-        p.drawRoundedRect(r, 3, 3)
-        fill = QRectF(r.left(), r.top(), max(2.0, r.width() * pred.probability), r.height())
+        p.setBrush(track)
+        p.drawRoundedRect(bar, 3, 3)
         p.setBrush(QColor(pred.color))
-        p.drawRoundedRect(fill, 3, 3)
+        p.drawRoundedRect(QRectF(bar.left(), bar.top(), max(2.0, bar.width() * pred.probability), bar.height()), 3, 3)
         text = f"{100 * pred.probability:.0f}%" if pred.probability >= 0.005 else "<1%"
         p.setFont(self.font())
         p.setPen(pal.color(QPalette.ColorRole.WindowText))
-        p.drawText(r.adjusted(0, 0, -4, 0), Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, text)
+        p.drawText(QRectF(bar.right() + 4, r.top(), text_width, r.height()),
+                   Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, text)
 
     def _paint_thumb(self, p: QPainter, pred: ShownPrediction, r: QRectF) -> None:
         if pred.thumbnail is not None:

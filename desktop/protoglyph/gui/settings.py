@@ -43,13 +43,13 @@ class AppSettings:
         recent = self.recent_projects()
         return recent[0] if recent else None
 
-    def restore_window(self, window: QMainWindow) -> None:
+    def restore_window(self, window: QMainWindow) -> bool:
+        """Restore the saved size and layout; ``False`` if there was none (first start)."""
         geometry = self._q.value("window/geometry")
-        if isinstance(geometry, QByteArray):
-            window.restoreGeometry(geometry)
         state = self._q.value("window/state")
         if isinstance(state, QByteArray):
             window.restoreState(state)
+        return isinstance(geometry, QByteArray) and window.restoreGeometry(geometry)
 
     def save_window(self, window: QMainWindow) -> None:
         self._q.setValue("window/geometry", window.saveGeometry())
