@@ -113,17 +113,12 @@ def encoder():  # type: ignore[no-untyped-def]
     return EncoderSession()
 
 
-@pytest.fixture
-def window(qtbot, encoder, tmp_path):  # type: ignore[no-untyped-def]
-    """The main window on a fresh starter project, shown."""
-    from protoglyph.core.starter import create_starter_project
-    from protoglyph.gui.app import application
+def _shown_window(qtbot, workspace):  # type: ignore[no-untyped-def]
+    """The main window on ``workspace``, shown; closed (with its project) afterwards."""
     from protoglyph.gui.controller import ProjectController
     from protoglyph.gui.main_window import MainWindow
     from protoglyph.gui.settings import AppSettings
 
-    application()
-    workspace = create_starter_project(tmp_path / "starter.protoglyph", encoder)
     win = MainWindow(ProjectController(workspace), AppSettings())
     qtbot.addWidget(win)
     win.resize(1100, 700)
@@ -132,6 +127,16 @@ def window(qtbot, encoder, tmp_path):  # type: ignore[no-untyped-def]
     yield win
     win.close()
     win.controller.workspace.project.close()
+
+
+@pytest.fixture
+def window(qtbot, encoder, tmp_path):  # type: ignore[no-untyped-def]
+    """The main window on a fresh starter project."""
+    from protoglyph.core.starter import create_starter_project
+    from protoglyph.gui.app import application
+
+    application()
+    yield from _shown_window(qtbot, create_starter_project(tmp_path / "starter.protoglyph", encoder))
 
 
 @pytest.fixture
@@ -140,17 +145,6 @@ def empty_window(qtbot, encoder, tmp_path):  # type: ignore[no-untyped-def]
     from protoglyph.core.project import Project
     from protoglyph.core.workspace import Workspace
     from protoglyph.gui.app import application
-    from protoglyph.gui.controller import ProjectController
-    from protoglyph.gui.main_window import MainWindow
-    from protoglyph.gui.settings import AppSettings
 
     application()
-    workspace = Workspace(Project.create(tmp_path / "empty.protoglyph"), encoder)
-    win = MainWindow(ProjectController(workspace), AppSettings())
-    qtbot.addWidget(win)
-    win.resize(1100, 700)
-    win.show()
-    qtbot.waitExposed(win)
-    yield win
-    win.close()
-    win.controller.workspace.project.close()
+    yield from _shown_window(qtbot, Workspace(Project.create(tmp_path / "empty.protoglyph"), encoder))
