@@ -15,6 +15,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from protoglyph.core.drawing import render_strokes as render_canvas
+
 ENV_VAR = "PROTOGLYPH_OMNIGLOT"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 FALLBACK_DIR = REPO_ROOT.parent / "shared" / "omniglot"
@@ -113,13 +115,10 @@ def read_strokes(text: str) -> list[list[tuple[float, float, float]]]:
 def render_strokes(strokes: list[list[tuple[float, float, float]]], size: int = 420, pen: int = 3) -> np.ndarray:
     """Replay pen trajectories (105x105 frame) onto a white canvas, as a person's drawing.
 
+    The app's own stroke rendering (:func:`protoglyph.core.drawing.render_strokes`), so the
+    fidelity figures measure exactly what the canvas feeds the encoder.
+
     Returns:
         ``(size, size)`` ``uint8``, black antialiased ink of ``pen`` pixels on white.
     """
-    canvas = np.full((size, size), 255, np.uint8)
-    scale = size / 105
-    for stroke in strokes:
-        pts = np.round(np.array([(x, y) for x, y, _ in stroke]) * scale * 16).astype(np.int32)
-        line = np.vstack([pts, pts[-1:]]).reshape(-1, 1, 2)  # a one-point stroke is a dot
-        cv2.polylines(canvas, [line], False, 0, pen, cv2.LINE_AA, shift=4)
-    return canvas
+    return render_canvas([np.array([(x, y) for x, y, _ in s]) for s in strokes], 105, 105, pen * 105 / size, size)

@@ -79,7 +79,8 @@ class ErrorReporter:
                 f.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')}\n{text}\n")
         except OSError:
             pass
-        sys.__stderr__.write(text) if sys.__stderr__ else None
+        if sys.__stderr__:
+            sys.__stderr__.write(text)
         box = QMessageBox(QMessageBox.Icon.Critical, "Something went wrong",
                           f"Protoglyph hit an unexpected error: {value}\n\nYour project is safe: every edit is saved "
                           f"as it happens. Details were written to {self.log}.")

@@ -26,6 +26,7 @@ class ImportRunner(QObject):
         self.controller = controller
         self.pool = pool
         self.worker: ImportWorker | None = None
+        self._workspace = controller.workspace  # the project an import started in
         self.progress = QProgressBar(window)
         self.progress.setMaximumWidth(220)
         self.progress.setFormat("Importing %v of %m")
