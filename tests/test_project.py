@@ -173,13 +173,14 @@ def test_read_only_file_is_refused(tmp_path: Path) -> None:
 def test_older_file_is_migrated_after_a_backup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = make_project(tmp_path / "old.protoglyph")
     original = path.read_bytes()
-    monkeypatch.setattr(project, "SCHEMA_VERSION", 2)
-    monkeypatch.setattr(project, "MIGRATIONS", {1: lambda db: db.execute("ALTER TABLE classes ADD COLUMN note")})
+    v = SCHEMA_VERSION
+    monkeypatch.setattr(project, "SCHEMA_VERSION", v + 1)
+    monkeypatch.setattr(project, "MIGRATIONS", {v: lambda db: db.execute("ALTER TABLE classes ADD COLUMN note")})
     p = Project.open(path)
     assert [c.name for c in p.classes()] == ["A", "B", "C"]
     p.close()
-    assert pragma(path, "user_version") == 2 and inspect(path) == 2
-    assert (tmp_path / "old.protoglyph.v1.bak").read_bytes() == original
+    assert pragma(path, "user_version") == v + 1 and inspect(path) == v + 1
+    assert (tmp_path / f"old.protoglyph.v{v}.bak").read_bytes() == original
 
 
 def _bad_sql(db: sqlite3.Connection) -> None:
@@ -196,11 +197,12 @@ def _python_error(db: sqlite3.Connection) -> None:
 def test_failed_migration_rolls_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                      step: Callable[[sqlite3.Connection], None]) -> None:
     path = make_project(tmp_path / "old.protoglyph")
-    monkeypatch.setattr(project, "SCHEMA_VERSION", 2)
-    monkeypatch.setattr(project, "MIGRATIONS", {1: step})
-    with pytest.raises(ProjectError, match="could not be upgraded from schema 1"):
+    v = SCHEMA_VERSION
+    monkeypatch.setattr(project, "SCHEMA_VERSION", v + 1)
+    monkeypatch.setattr(project, "MIGRATIONS", {v: step})
+    with pytest.raises(ProjectError, match=f"could not be upgraded from schema {v}"):
         Project.open(path)
-    assert pragma(path, "user_version") == 1
+    assert pragma(path, "user_version") == v
     db = sqlite3.connect(path)
     assert "note" not in [row[1] for row in db.execute("PRAGMA table_info(classes)")]
     db.close()
@@ -224,3 +226,30 @@ def test_save_as_copies_and_continues_in_the_new_file(tmp_path: Path) -> None:
         q = Project.open(path)
         assert [c.name for c in q.classes()] == names and q.examples() == content[1]
         q.close()
+
+
+def test_a_schema_1_file_gains_the_batch_tables(tmp_path: Path) -> None:
+    path = tmp_path / "v1.protoglyph"
+    db = sqlite3.connect(path)
+    db.executescript(f"{project._SCHEMA} PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = 1;")
+    db.execute("INSERT INTO classes (name, color, position) VALUES ('A', '#ff0000', 0)")
+    db.commit()
+    db.close()
+    p = Project.open(path)
+    tables = {r[0] for r in p.query("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert {"batches", "batch_items"} <= tables and [c.name for c in p.classes()] == ["A"]
+    p.close()
+    assert pragma(path, "user_version") == SCHEMA_VERSION and (tmp_path / "v1.protoglyph.v1.bak").exists()
+
+
+def test_nested_transactions_commit_or_roll_back_together(tmp_path: Path) -> None:
+    p = Project.open(make_project(tmp_path / "p.protoglyph"))
+    with pytest.raises(RuntimeError), p.transaction():
+        p.add_class("D", "#000000")
+        raise RuntimeError("the second half failed")
+    assert [c.name for c in p.classes()] == ["A", "B", "C"]
+    with p.transaction():
+        p.add_class("D", "#000000")
+        p.set_setting("x", "1")
+    assert [c.name for c in p.classes()][-1] == "D" and p.setting("x") == "1"
+    p.close()

@@ -3,6 +3,7 @@
     protoglyph [PROJECT]        open the app (on PROJECT, the last project, or the starter)
     protoglyph --self-test      load the encoder and classify a built-in drawing, no window
     protoglyph --info           print the model card summary
+    protoglyph label FOLDER ... label a folder of images, no window (``protoglyph label --help``)
 """
 
 from __future__ import annotations
@@ -37,6 +38,11 @@ def _self_test(session: EncoderSession) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    args_in = sys.argv[1:] if argv is None else argv
+    if args_in[:1] == ["label"]:
+        from protoglyph.label_command import main as label_main
+
+        return label_main(args_in[1:])
     parser = argparse.ArgumentParser(prog="protoglyph", description="Few-shot labeling of characters and symbols.")
     parser.add_argument("project", nargs="?", type=Path, help="project file to open (.protoglyph)")
     parser.add_argument("--version", action="version", version=f"protoglyph {protoglyph.__version__}")
@@ -45,7 +51,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="load the encoder, classify a built-in drawing against the starter project; no window")
     parser.add_argument("--info", action="store_true", help="print the encoder's model card summary and exit")
     parser.add_argument("--exit-when-ready", action="store_true", help=argparse.SUPPRESS)  # start-up benchmark
-    args = parser.parse_args(argv)
+    parser.epilog = "protoglyph label --help: label a folder of images from the command line"
+    args = parser.parse_args(args_in)
     if not (args.self_test or args.info):
         from protoglyph.gui.app import run
 

@@ -22,7 +22,7 @@ from pathlib import Path
 #: ``PRAGMA application_id``: "PGLY". Tells a Protoglyph project from any other SQLite file.
 APPLICATION_ID = 0x50474C59
 #: The schema this code writes. Bump it and add a step to :data:`MIGRATIONS` when it changes.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 SUFFIX = ".protoglyph"
 
 _SCHEMA = """
@@ -47,8 +47,42 @@ CREATE INDEX examples_by_class ON examples(class_id, position);
 CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
+# Schema 2: results of labeling folders (see batch_store.py). Class and example ids are plain
+# integers, not foreign keys, so that undoing a class deletion brings its reviews back.
+_BATCH_SCHEMA = """
+CREATE TABLE batches (
+    id INTEGER PRIMARY KEY,
+    folder TEXT NOT NULL UNIQUE,  -- absolute path of the labeled folder
+    created TEXT NOT NULL,
+    threshold REAL                -- the person's "none of these" distance (NULL: the default)
+);
+CREATE TABLE batch_items (
+    id INTEGER PRIMARY KEY,
+    batch_id INTEGER NOT NULL REFERENCES batches(id) ON DELETE CASCADE,
+    path TEXT NOT NULL,           -- relative to the folder, '/'-separated
+    size INTEGER NOT NULL,        -- with mtime_ns: a changed file is labeled again
+    mtime_ns INTEGER NOT NULL,
+    embedding BLOB,               -- float16, NULL when the file could not be used
+    embedding_model TEXT,
+    error TEXT,                   -- why the file could not be used
+    review TEXT,                  -- NULL, 'confirmed', 'corrected' or 'unknown' (set by a person)
+    class_id INTEGER,             -- the person's label
+    example_id INTEGER,           -- the example this item taught, if any
+    UNIQUE (batch_id, path)
+);
+"""
+
 #: ``MIGRATIONS[v]`` upgrades a version-``v`` file to ``v + 1`` inside one transaction.
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {}
+
+
+def _add_batch_tables(db: sqlite3.Connection) -> None:
+    for statement in _BATCH_SCHEMA.split(";"):
+        if statement.strip():
+            db.execute(statement)
+
+
+MIGRATIONS[1] = _add_batch_tables
 
 
 class ProjectError(RuntimeError):
@@ -94,6 +128,7 @@ class Project:
     def __init__(self, path: Path, connection: sqlite3.Connection) -> None:
         self.path = path
         self._db = connection
+        self._depth = 0
 
     # -- opening -----------------------------------------------------------------------
     @classmethod
@@ -108,7 +143,7 @@ class Project:
             os.close(fd)
             db = sqlite3.connect(tmp, isolation_level=None)
             try:
-                db.executescript(f"BEGIN; {_SCHEMA} PRAGMA application_id = {APPLICATION_ID};"
+                db.executescript(f"BEGIN; {_SCHEMA} {_BATCH_SCHEMA} PRAGMA application_id = {APPLICATION_ID};"
                                  f"PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;")
             finally:
                 db.close()
@@ -164,21 +199,39 @@ class Project:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One atomic edit: everything inside commits together or not at all."""
+        """One atomic edit: everything inside commits together or not at all.
+
+        Transactions nest: an inner one joins the outer, so several edits (an example added and
+        the review that added it) can be made one atomic step.
+        """
+        if self._depth:
+            self._depth += 1
+            try:
+                yield self._db
+            finally:
+                self._depth -= 1
+            return
         try:
             self._db.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
             raise ProjectError(self.path, f"cannot be written ({exc})") from exc
+        self._depth = 1
         try:
             yield self._db
         except BaseException:
+            self._depth = 0
             self._db.execute("ROLLBACK")
             raise
+        self._depth = 0
         try:
             self._db.execute("COMMIT")
         except sqlite3.Error as exc:
             self._db.execute("ROLLBACK")
             raise ProjectError(self.path, f"the change could not be saved ({exc})") from exc
+
+    def query(self, sql: str, args: Sequence[object] = ()) -> sqlite3.Cursor:
+        """Run a read-only statement (for the stores built on the project, e.g. batch results)."""
+        return self._db.execute(sql, tuple(args))
 
     # -- classes -----------------------------------------------------------------------
     def classes(self) -> list[ClassRecord]:

@@ -217,6 +217,13 @@ class Workspace:
         out: np.ndarray = self.encoder.embed_images([render_strokes(strokes, width, height, pen)])[0]
         return out
 
+    def support_embeddings(self) -> dict[int, np.ndarray]:
+        """``{class id: (k, D) float32}``: every example's embedding, by class (for the default threshold)."""
+        by_class: dict[int, list[np.ndarray]] = {}
+        for example_id, class_id in self._class_of.items():
+            by_class.setdefault(class_id, []).append(self._embedding[example_id])
+        return {c: np.stack(v) for c, v in by_class.items()}
+
     def classify_embedding(self, embedding: np.ndarray, k: int = 5) -> list[Prediction]:
         """The ``k`` most probable classes (keys are class ids), best first; ``[]`` with no examples."""
         return self.classifier.top_k(embedding, k)

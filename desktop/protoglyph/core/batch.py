@@ -1,0 +1,200 @@
+"""Labeling a folder, part 1: find its files, then read, preprocess and embed them.
+
+The work is spread over worker processes, one ``EncoderSession`` with one thread in each:
+decoding and preprocessing are plain Python/numpy/OpenCV work that one process cannot
+spread over cores, so processes are what makes a 2-core machine label twice as fast. Files
+go to the workers in chunks of :data:`CHUNK` paths; what comes back is small (a float16
+embedding per usable image, a reason per unusable one), and the caller stores it chunk by
+chunk, so a cancel or a crash loses at most the chunks in flight. Small folders are done
+in this process, where starting workers would cost more than it saves.
+
+A file that cannot be used (not an image, damaged, too many pixels, blank, unreadable) is
+never an exception here: it comes back with the reason, and the batch goes on. Nothing
+below ever writes to the labeled folder.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import stat
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from protoglyph.core import preprocess as pp
+from protoglyph.core.encoder import EncoderSession
+from protoglyph.core.imagefile import MAX_PIXELS, ImageReadError, read_image
+
+#: Files per unit of work sent to a worker process.
+CHUNK = 256
+#: Below this many files to do, work in this process (no worker start-up, about 0.5 s each).
+IN_PROCESS_BELOW = 1024
+#: Files that are never glyphs and would only clutter the error list.
+IGNORED_NAMES = frozenset({"thumbs.db", "desktop.ini"})
+BLANK = "blank: no glyph found in the image"
+
+
+class BatchError(RuntimeError):
+    """The batch as a whole cannot go on (a worker process died, the folder vanished)."""
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """One file found below the labeled folder."""
+
+    path: str  # relative to the folder, '/'-separated
+    size: int
+    mtime_ns: int
+    problem: str | None = None  # found while listing (a link loop, a folder that can't be read)
+
+
+@dataclass
+class ChunkResult:
+    """Embeddings of the usable files of one chunk, and the reason for each unusable one."""
+
+    indices: np.ndarray  # (n,) int64: the entries that were embedded
+    embeddings: np.ndarray  # (n, D) float16
+    errors: list[tuple[int, str]]  # (entry index, reason)
+
+    @property
+    def count(self) -> int:
+        return len(self.indices) + len(self.errors)
+
+
+def list_folder(folder: Path) -> list[FileEntry]:
+    """Every file below ``folder``, recursively, sorted by path.
+
+    Links are followed; a link back into a folder already listed (a loop) and a folder that
+    cannot be read become entries with a ``problem`` instead of stopping the listing. Hidden
+    files and folders (a leading dot) are skipped.
+    """
+    root = Path(folder)
+    entries: list[FileEntry] = []
+    seen: set[tuple[int, int]] = set()
+    for above in [root.resolve(), *root.resolve().parents]:
+        try:
+            st = os.stat(above)
+        except OSError:
+            continue
+        seen.add((st.st_dev, st.st_ino))
+    stack = [("", str(root))]
+    while stack:
+        rel_dir, abs_dir = stack.pop()
+        try:
+            with os.scandir(abs_dir) as it:
+                children = sorted(it, key=lambda e: e.name)
+        except OSError as exc:
+            entries.append(FileEntry(rel_dir or ".", 0, 0, f"the folder cannot be read ({exc.strerror})"))
+            continue
+        for child in children:
+            if child.name.startswith(".") or child.name.lower() in IGNORED_NAMES:
+                continue
+            rel = f"{rel_dir}/{child.name}" if rel_dir else child.name
+            try:
+                st = child.stat()  # follows links
+            except OSError as exc:
+                entries.append(FileEntry(rel, 0, 0, f"cannot be read ({exc.strerror})"))
+                continue
+            if stat.S_ISDIR(st.st_mode):
+                if (st.st_dev, st.st_ino) in seen:
+                    entries.append(FileEntry(rel, 0, 0, "a link back into a folder already read (a loop); skipped"))
+                else:
+                    seen.add((st.st_dev, st.st_ino))
+                    stack.append((rel, child.path))
+            elif stat.S_ISREG(st.st_mode):
+                entries.append(FileEntry(rel, st.st_size, st.st_mtime_ns))
+    entries.sort(key=lambda e: e.path)
+    return entries
+
+
+def embed_chunk(session: EncoderSession, folder: str, chunk: Sequence[tuple[int, str]],
+                max_pixels: int = MAX_PIXELS) -> ChunkResult:
+    """Read, preprocess and embed ``(entry index, relative path)`` pairs."""
+    images, ok, errors = [], [], []
+    for index, rel in chunk:
+        try:
+            images.append(read_image(os.path.join(folder, rel), max_pixels))
+            ok.append(index)
+        except ImageReadError as exc:
+            errors.append((index, exc.reason))
+        except Exception as exc:  # a decoder's own failure must not end the batch
+            errors.append((index, f"could not be decoded ({type(exc).__name__}: {str(exc)[:200]})"))
+    inputs = pp.preprocess_batch(images, session.input_size)
+    blank = ~inputs.reshape(len(images), -1).any(axis=1)
+    errors.extend((ok[i], BLANK) for i in np.flatnonzero(blank))
+    keep = np.flatnonzero(~blank)
+    vectors = session.embed_inputs(inputs[keep]).astype(np.float16)
+    return ChunkResult(np.asarray(ok, dtype=np.int64)[keep], vectors, errors)
+
+
+# -- worker processes -------------------------------------------------------------------
+_worker_session: EncoderSession | None = None
+
+
+def _start_worker(model_path: str) -> None:
+    global _worker_session
+    _worker_session = EncoderSession(model_path, threads=1)
+
+
+def _work(folder: str, chunk: list[tuple[int, str]], max_pixels: int) -> ChunkResult:
+    assert _worker_session is not None, "worker started without its encoder"
+    return embed_chunk(_worker_session, folder, chunk, max_pixels)
+
+
+def default_jobs() -> int:
+    """Worker processes to use: one per core this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def embed_files(folder: Path, todo: Sequence[tuple[int, str]], session: EncoderSession, *,
+                jobs: int | None = None, max_pixels: int = MAX_PIXELS,
+                should_stop: Callable[[], bool] | None = None) -> Iterator[ChunkResult]:
+    """Embed files chunk by chunk, in worker processes where it pays; yields as chunks finish.
+
+    Args:
+        folder: the labeled folder; ``todo`` paths are relative to it.
+        todo: ``(entry index, relative path)`` of the files to do.
+        session: the encoder (used in this process; workers load the same model file).
+        jobs: worker processes (default: one per core); 1 works in this process.
+        should_stop: polled between chunks; True stops early (what was yielded stays valid).
+    Raises:
+        BatchError: a worker process died (the chunks yielded before it are valid).
+    """
+    stop = should_stop or (lambda: False)
+    chunks = [list(todo[i : i + CHUNK]) for i in range(0, len(todo), CHUNK)]
+    jobs = default_jobs() if jobs is None else max(1, jobs)
+    if jobs == 1 or len(todo) < IN_PROCESS_BELOW:
+        for chunk in chunks:
+            if stop():
+                return
+            yield embed_chunk(session, str(folder), chunk, max_pixels)
+        return
+    pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_start_worker, initargs=(str(session.path),))
+    pending: deque[Future[ChunkResult]] = deque()
+    sent = 0
+    try:
+        while sent < len(chunks) and len(pending) < 2 * jobs:
+            pending.append(pool.submit(_work, str(folder), chunks[sent], max_pixels))
+            sent += 1
+        while pending and not stop():
+            try:
+                result = pending.popleft().result()
+            except BrokenProcessPool as exc:
+                raise BatchError("a worker process stopped unexpectedly (out of memory, or a decoder crashed); "
+                                 "what was labeled so far is kept, run again to go on") from exc
+            if sent < len(chunks):
+                pending.append(pool.submit(_work, str(folder), chunks[sent], max_pixels))
+                sent += 1
+            yield result
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)

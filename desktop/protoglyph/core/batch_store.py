@@ -1,0 +1,204 @@
+"""Labeling a folder, part 2: the results kept in the project file, so a run resumes.
+
+Each labeled folder is a row of ``batches``; each file below it a row of ``batch_items``,
+keyed by its relative path and remembered with its size and modification time. A run first
+reads what is stored (:func:`read_batch`), does only the files that are new or changed since,
+and saves every chunk as it finishes (:meth:`BatchStore.save`), one transaction each: closing,
+cancelling or crashing loses at most the chunks in flight. The person's reviews live in the
+same rows; a file that changed is labeled again and its review is dropped.
+
+Embeddings are kept as float16 (1 KB per image for a 512-d encoder): enough for distances,
+and half the memory and disk of float32.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from protoglyph.core.batch import ChunkResult, FileEntry
+from protoglyph.core.project import Project, ProjectError, now
+
+#: Item states in :attr:`BatchTable.state`.
+PENDING, DONE, ERROR = 0, 1, 2
+#: Person's reviews in :attr:`BatchTable.review` (0 = not reviewed), as stored in the file.
+REVIEW_NAMES = {1: "confirmed", 2: "corrected", 3: "unknown"}
+REVIEW_CODES = {v: k for k, v in REVIEW_NAMES.items()}
+
+
+@dataclass
+class BatchTable:
+    """Every file of a labeled folder, in path order, with what is known about it."""
+
+    folder: Path
+    paths: list[str]
+    sizes: np.ndarray  # (N,) int64 bytes and modification times (ns), as listed
+    mtimes: np.ndarray
+    embeddings: np.ndarray  # (N, D) float16; zeros where not DONE
+    state: np.ndarray  # (N,) int8: PENDING, DONE or ERROR
+    review: np.ndarray  # (N,) int8: 0 or a REVIEW_NAMES code
+    person_class: np.ndarray  # (N,) int64: the person's class id, -1 if none
+    example_id: np.ndarray  # (N,) int64: the example the item taught, -1 if none
+    errors: dict[int, str] = field(default_factory=dict)
+    todo: list[int] = field(default_factory=list)  # PENDING items, to be embedded
+    vanished: list[str] = field(default_factory=list)  # stored paths no longer in the folder
+    threshold: float | None = None  # the person's "none of these" distance, if set
+
+    @classmethod
+    def fresh(cls, folder: Path, entries: Sequence[FileEntry], dim: int) -> BatchTable:
+        n = len(entries)
+        sizes = np.array([e.size for e in entries], np.int64)
+        mtimes = np.array([e.mtime_ns for e in entries], np.int64)
+        table = cls(Path(folder), [e.path for e in entries], sizes, mtimes, np.zeros((n, dim), np.float16),
+                    np.zeros(n, np.int8), np.zeros(n, np.int8), np.full(n, -1, np.int64), np.full(n, -1, np.int64))
+        for i, e in enumerate(entries):
+            if e.problem is not None:
+                table.state[i] = ERROR
+                table.errors[i] = e.problem
+            else:
+                table.todo.append(i)
+        return table
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def apply(self, result: ChunkResult) -> None:
+        """Take in one finished chunk."""
+        self.embeddings[result.indices] = result.embeddings
+        self.state[result.indices] = DONE
+        for index, reason in result.errors:
+            self.state[index] = ERROR
+            self.errors[index] = reason
+        touched = np.concatenate([result.indices, np.array([i for i, _ in result.errors], np.int64)])
+        self.review[touched] = 0
+        self.person_class[touched] = -1
+        self.example_id[touched] = -1
+
+
+def folder_key(folder: Path) -> str:
+    return str(Path(folder).resolve())
+
+
+def read_batch(project_path: Path | None, folder: Path, entries: Sequence[FileEntry], model_key: str,
+               dim: int) -> BatchTable:
+    """The folder's listing merged with the results stored in the project (if any).
+
+    Opens its own read-only connection, so it may run on a worker thread while the project is
+    open elsewhere. Files whose size, modification time and model match a stored result are
+    DONE (or ERROR) with the stored data; the rest are PENDING and listed in ``todo``.
+    """
+    table = BatchTable.fresh(folder, entries, dim)
+    if project_path is None:
+        return table
+    try:
+        db = sqlite3.connect(f"{Path(project_path).resolve().as_uri()}?mode=ro", uri=True, timeout=10.0)
+    except sqlite3.Error as exc:
+        raise ProjectError(project_path, f"cannot be opened ({exc})") from exc
+    try:
+        row = db.execute("SELECT id, threshold FROM batches WHERE folder = ?", (folder_key(folder),)).fetchone()
+        if row is None:
+            return table
+        batch_id, table.threshold = row
+        index = {p: i for i, p in enumerate(table.paths)}
+        todo = set(table.todo)
+        cursor = db.execute("SELECT path, size, mtime_ns, embedding, embedding_model, error, review, class_id, "
+                            "example_id FROM batch_items WHERE batch_id = ?", (batch_id,))
+        for path, size, mtime, blob, model, error, review, class_id, example_id in cursor:
+            i = index.get(path)
+            if i is None:
+                table.vanished.append(path)
+                continue
+            if i not in todo or table.sizes[i] != size or table.mtimes[i] != mtime:
+                continue
+            if error is not None:
+                table.state[i], table.errors[i] = ERROR, error
+            elif model == model_key and blob is not None and len(blob) == 2 * dim:
+                table.state[i] = DONE
+                table.embeddings[i] = np.frombuffer(blob, np.float16)
+            else:
+                continue
+            todo.discard(i)
+            table.review[i] = REVIEW_CODES.get(review or "", 0)
+            table.person_class[i] = -1 if class_id is None else class_id
+            table.example_id[i] = -1 if example_id is None else example_id
+    except sqlite3.DatabaseError as exc:
+        raise ProjectError(project_path, f"the labeling results cannot be read ({exc})") from exc
+    finally:
+        db.close()
+    table.todo = sorted(todo)
+    return table
+
+
+class BatchStore:
+    """Writes one folder's results and reviews into an open project."""
+
+    def __init__(self, project: Project, folder: Path) -> None:
+        self.project = project
+        self.folder = folder_key(folder)
+        row = project.query("SELECT id FROM batches WHERE folder = ?", (self.folder,)).fetchone()
+        self._batch_id: int | None = None if row is None else int(row[0])
+
+    def _batch(self, db: sqlite3.Connection) -> int:
+        if self._batch_id is None:
+            cur = db.execute("INSERT INTO batches (folder, created) VALUES (?, ?)", (self.folder, now()))
+            self._batch_id = int(cur.lastrowid or 0)
+        return self._batch_id
+
+    def save(self, table: BatchTable, indices: Sequence[int] | np.ndarray, model_key: str) -> None:
+        """Store the results of ``indices`` (DONE or ERROR items of ``table``)."""
+        rows: list[tuple[str, int, int, bytes | None, str | None, str | None]] = []
+        for i in map(int, indices):
+            path, size, mtime = table.paths[i], int(table.sizes[i]), int(table.mtimes[i])
+            if table.state[i] == DONE:
+                rows.append((path, size, mtime, table.embeddings[i].tobytes(), model_key, None))
+            else:
+                rows.append((path, size, mtime, None, None, table.errors.get(i, "could not be used")))
+        with self.project.transaction() as db:
+            batch = self._batch(db)
+            db.executemany(
+                "INSERT INTO batch_items (batch_id, path, size, mtime_ns, embedding, embedding_model, error) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (batch_id, path) DO UPDATE SET size = excluded.size, "
+                "mtime_ns = excluded.mtime_ns, embedding = excluded.embedding, embedding_model = "
+                "excluded.embedding_model, error = excluded.error, review = NULL, class_id = NULL, "
+                "example_id = NULL", [(batch, *r) for r in rows])
+
+    def remove(self, paths: Sequence[str]) -> None:
+        """Forget stored results of files that are no longer in the folder."""
+        if self._batch_id is None or not paths:
+            return
+        with self.project.transaction() as db:
+            db.executemany("DELETE FROM batch_items WHERE batch_id = ? AND path = ?",
+                           [(self._batch_id, p) for p in paths])
+
+    def set_reviews(self, paths: Sequence[str], review: Sequence[int], class_id: Sequence[int],
+                    example_id: Sequence[int]) -> None:
+        """Store the person's reviews (code 0 clears one; -1 ids mean none)."""
+        with self.project.transaction() as db:
+            batch = self._batch(db)
+            db.executemany(
+                "UPDATE batch_items SET review = ?, class_id = ?, example_id = ? WHERE batch_id = ? AND path = ?",
+                [(REVIEW_NAMES.get(int(r)), None if c < 0 else int(c), None if e < 0 else int(e), batch, p)
+                 for p, r, c, e in zip(paths, review, class_id, example_id, strict=True)])
+
+    def set_threshold(self, threshold: float | None) -> None:
+        with self.project.transaction() as db:
+            db.execute("UPDATE batches SET threshold = ? WHERE id = ?", (threshold, self._batch(db)))
+
+    def forget(self) -> None:
+        """Delete this folder's stored results and reviews."""
+        if self._batch_id is None:
+            return
+        with self.project.transaction() as db:
+            db.execute("DELETE FROM batches WHERE id = ?", (self._batch_id,))
+        self._batch_id = None
+
+
+def labeled_folders(project: Project) -> list[tuple[str, int]]:
+    """Folders labeled in this project, most recent first, with their number of files."""
+    rows = project.query("SELECT b.folder, COUNT(i.id) FROM batches b LEFT JOIN batch_items i ON i.batch_id = b.id "
+                         "GROUP BY b.id ORDER BY b.id DESC")
+    return [(str(f), int(n)) for f, n in rows]

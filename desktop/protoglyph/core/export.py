@@ -1,0 +1,553 @@
+"""Exporting a labeled batch: a CSV or JSON table of every item, and a folder per class (the
+ImageNet / CVAT layout) filled by copying or moving the images.
+
+The folder export may move thousands of a person's files, so before it touches one it writes a
+journal into the destination (the whole plan, then a line per finished operation): an
+interrupted export can be resumed, and a finished one undone. Nothing is written outside the
+destination and no existing file is ever replaced.
+"""
+
+from __future__ import annotations
+
+import csv
+import filecmp
+import json
+import math
+import os
+import shutil
+import stat
+import unicodedata
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path, PurePosixPath
+from typing import IO, Any
+
+#: The CSV header; a command-line spec relies on it starting ``path,label,confidence,status``.
+CSV_COLUMNS = ("path", "label", "confidence", "status", "reviewed", "reason")
+STATUSES = ("predicted", "confirmed", "corrected", "unknown", "error")
+#: The journal of an export in progress (or interrupted), and of the last finished one.
+JOURNAL = ".protoglyph-export.jsonl"
+FINISHED_JOURNAL = ".protoglyph-export.finished.jsonl"
+JOURNAL_VERSION = 1
+#: Longest folder or file name written, in UTF-8 bytes (most file systems allow 255).
+MAX_NAME_BYTES = 200
+
+_FORBIDDEN = frozenset('/\\:*?"<>|')
+_RESERVED = frozenset(
+    ["CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"]
+    + [f"{p}{n}" for p in ("COM", "LPT") for n in [*"123456789", "¹", "²", "³"]]
+)
+
+
+class ExportError(RuntimeError):
+    """An export that cannot be written (or resumed, or undone), and why."""
+
+    def __init__(self, path: Path | str, problem: str) -> None:
+        self.path = Path(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
+
+
+@dataclass(frozen=True)
+class ResultRow:
+    """One labeled item; ``path`` is relative to the labeled folder, ``/``-separated."""
+
+    path: str
+    label: str | None
+    confidence: float | None
+    status: str
+    reviewed: bool
+    reason: str = ""  # why an "error" item could not be used
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise ValueError(f"status {self.status!r} is not one of {', '.join(STATUSES)}")
+
+
+@dataclass
+class ExportReport:
+    """What an export (all its runs together), or an undo, did and what it had to leave.
+
+    ``skipped`` names the source file for an export, the exported file for an undo.
+    """
+
+    done: int = 0
+    skipped: list[tuple[Path, str]] = field(default_factory=list)
+    stopped: bool = False
+
+
+# -- tables ------------------------------------------------------------------------------------
+def _finite(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
+
+
+def write_csv(rows: Iterable[ResultRow], out: Path) -> int:
+    """Write the rows as UTF-8 CSV with a header (atomically); the number of rows written."""
+    count = 0
+    with _atomic_text(Path(out), newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(CSV_COLUMNS)
+        for row in rows:
+            confidence = _finite(row.confidence)
+            writer.writerow([row.path, row.label or "", "" if confidence is None else f"{confidence:.4f}",
+                             row.status, "yes" if row.reviewed else "no", row.reason])
+            count += 1
+    return count
+
+
+def write_json(rows: Iterable[ResultRow], out: Path, meta: Mapping[str, object] | None = None) -> int:
+    """Write ``{"meta": …, "items": […]}`` (atomically), one item per line so that 100,000 rows
+    stream out instead of becoming one huge string; the number of rows written."""
+    count = 0
+    with _atomic_text(Path(out)) as f:
+        f.write('{"meta": ' + json.dumps(dict(meta or {}), ensure_ascii=False, allow_nan=False) + ',\n "items": [')
+        for row in rows:
+            item = {"path": row.path, "label": row.label, "confidence": _finite(row.confidence),
+                    "status": row.status, "reviewed": row.reviewed, "reason": row.reason}
+            f.write(("\n  " if count == 0 else ",\n  ") + json.dumps(item, ensure_ascii=False))
+            count += 1
+        f.write("\n ]}\n" if count else "]}\n")
+    return count
+
+
+@contextmanager
+def _atomic_text(out: Path, newline: str | None = None) -> Iterator[IO[str]]:
+    """A text file that appears at ``out`` complete or not at all: it is written under a temporary
+    name in the same folder, flushed to disk, then renamed over ``out``; on any failure the
+    temporary file is removed and an older ``out`` is left as it was."""
+    if out.is_dir():
+        raise ExportError(out, "is a folder, not a file")
+    if not out.parent.is_dir():
+        raise ExportError(out, f"the folder {out.parent} does not exist")
+    tmp = out.with_name(f".{out.name}.{uuid.uuid4().hex[:8]}.part")
+    try:
+        # os.open (not mkstemp) so the file gets the usual permissions, not owner-only.
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    except OSError as exc:
+        raise ExportError(out, f"cannot be written ({exc.strerror or exc})") from exc
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline=newline) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, out)
+    except BaseException as exc:
+        with suppress(OSError):
+            os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise ExportError(out, f"cannot be written ({exc.strerror or exc})") from exc
+        raise
+    _fsync_folder(out.parent)
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make a rename durable; not possible (nor needed) on Windows, where opening a folder fails."""
+    with suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+# -- names ---------------------------------------------------------------------------------------
+def _cut_utf8(text: str, limit: int) -> str:
+    return text.encode("utf-8")[:limit].decode("utf-8", "ignore")  # "ignore" drops a cut character
+
+
+def safe_folder_name(name: str) -> str:
+    """``name`` as one folder (or file) name that is valid on Windows, macOS and Linux and cannot
+    point anywhere else: no separators, never ``.`` or ``..``, not hidden, not a device name.
+    Letters of every script and emoji are kept as they are."""
+    text = "".join("_" if ch in _FORBIDDEN or unicodedata.category(ch) in ("Cc", "Zl", "Zp") else ch
+                   for ch in unicodedata.normalize("NFC", name))
+    text = text.lstrip(" ").rstrip(". ")  # Windows drops trailing dots and spaces silently
+    if text.startswith("."):
+        text = "_" + text[1:]
+    stem, dot, rest = text.partition(".")
+    if stem.rstrip(" ").upper() in _RESERVED:  # "con.txt" is the console too: mark the stem
+        text = stem + "_" + dot + rest
+    text = _cut_utf8(text, MAX_NAME_BYTES).rstrip(". ")
+    return text or "_"
+
+
+def class_folders(names: Iterable[str]) -> dict[str, str]:
+    """A distinct folder name for each distinct class name. Names that would share a folder
+    (``a/b`` and ``a_b``, or differing only in case, which Windows and macOS don't tell apart)
+    get `` (2)``, `` (3)``… in the order given, so the result is the same on every run."""
+    folders: dict[str, str] = {}
+    used: set[str] = set()
+    for name in names:
+        if name not in folders:
+            folders[name] = _unique_name(safe_folder_name(name), used, is_file=False)
+    return folders
+
+
+def _unique_name(name: str, used: set[str], *, is_file: bool) -> str:
+    """``name``, or ``name (n)`` (``stem (n).ext`` for a file) with the smallest free ``n``;
+    ``used`` holds the names taken, case-folded, and gets this one."""
+    dot = name.rfind(".") if is_file else -1
+    stem, ext = (name[:dot], name[dot:]) if dot > 0 else (name, "")
+    candidate, n = name, 1
+    while candidate.casefold() in used:
+        n += 1
+        suffix = f" ({n}){ext}"
+        candidate = _cut_utf8(stem, MAX_NAME_BYTES - len(suffix.encode("utf-8"))).rstrip(". ") + suffix
+    used.add(candidate.casefold())
+    return candidate
+
+
+# -- the folder export -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Op:
+    index: int
+    source: Path  # absolute
+    target: str  # "<class folder>/<file name>", relative to the destination
+    size: int | None  # of the source when planned
+
+
+@dataclass
+class _Journal:
+    path: Path
+    move: bool
+    ops: list[_Op]
+    new_folders: list[str]  # class folders this export created (undo removes them when empty)
+    done: set[int] = field(default_factory=set)
+    skipped: dict[int, str] = field(default_factory=dict)
+
+
+class _SourceProblem(Exception):
+    """The file being copied or moved can't be used; the export skips it and goes on."""
+
+
+Progress = Callable[[int, int], None]
+ShouldStop = Callable[[], bool]
+
+
+def export_folders(items: Sequence[tuple[Path, str]], dest: Path, *, move: bool = False,
+                   progress: Progress | None = None, should_stop: ShouldStop | None = None) -> ExportReport:
+    """Copy (or move) each ``(file, class name)`` into ``dest/<class folder>/``, journaled.
+
+    Raises:
+        ExportError: ``dest`` can't be written, holds an interrupted export, or has a class
+            folder that is a link or a file (never written through).
+    """
+    dest = Path(dest)
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ExportError(dest, f"cannot be created ({exc.strerror or exc})") from exc
+    root = dest.resolve()
+    if (root / JOURNAL).exists():
+        raise ExportError(root, f"an earlier export into this folder was interrupted ({pending_export(root)} "
+                                "files left): resume it or discard it first")
+    folders = class_folders(name for _, name in items)
+    taken: dict[str, set[str]] = {}
+    ops: list[_Op] = []
+    for index, (source, name) in enumerate(items):
+        folder = folders[name]
+        if folder not in taken:
+            path = _class_folder(root, folder)
+            taken[folder] = _names_in(path)
+        file_name = _unique_name(safe_folder_name(Path(source).name), taken[folder], is_file=True)
+        size = _regular_size(Path(source), follow_symlinks=True)
+        ops.append(_Op(index, Path(os.path.abspath(source)), f"{folder}/{file_name}", size))
+    new = [f for f in dict.fromkeys(folders.values()) if not (root / f).is_dir()]
+    journal = _Journal(root / JOURNAL, move, ops, new)
+    with _atomic_text(journal.path) as f:  # the whole plan is on disk before any file moves
+        f.write(json.dumps({"protoglyph_export": JOURNAL_VERSION, "mode": "move" if move else "copy",
+                            "created": datetime.now(UTC).isoformat(timespec="seconds"),
+                            "ops": len(ops), "new_folders": new}, ensure_ascii=False) + "\n")
+        for op in ops:
+            f.write(json.dumps({"op": op.index, "source": str(op.source), "target": op.target, "size": op.size},
+                               ensure_ascii=False) + "\n")
+    return _run(root, journal, progress, should_stop)
+
+
+def resume_export(dest: Path, *, progress: Progress | None = None,
+                  should_stop: ShouldStop | None = None) -> ExportReport:
+    """Finish an interrupted export; the report covers all its runs."""
+    root = Path(dest).resolve()
+    if not (root / JOURNAL).exists():
+        raise ExportError(root, "there is no interrupted export to resume here")
+    return _run(root, _read_journal(root / JOURNAL), progress, should_stop)
+
+
+def pending_export(dest: Path) -> int:
+    """How many operations an interrupted export into ``dest`` still has (0 if there is none)."""
+    path = Path(dest) / JOURNAL
+    if not path.exists():
+        return 0
+    journal = _read_journal(path)
+    return len(journal.ops) - len(journal.done) - len(journal.skipped)
+
+
+def discard_export(dest: Path) -> None:
+    """Forget an interrupted export: its journal and half-copied temporary files go, exported files stay."""
+    path = Path(dest).resolve() / JOURNAL
+    if path.exists():
+        with suppress(ExportError):
+            for op in _read_journal(path).ops:
+                with suppress(ExportError):
+                    _remove_quietly(_target(path.parent, op.target).parent / _partial_name(op.index))
+        path.unlink()
+
+
+def undo_export(dest: Path) -> ExportReport:
+    """Put moved files back, remove copies (unless changed since), then the empty class folders
+    the export created and its journal. Safe to run again after an interruption; the journal is
+    kept while some file could not be undone, so the undo can be retried once that is fixed."""
+    root = Path(dest).resolve()
+    path = root / JOURNAL if (root / JOURNAL).exists() else root / FINISHED_JOURNAL
+    if not path.exists():
+        raise ExportError(root, "there is no export to undo here")
+    journal = _read_journal(path)
+    report = ExportReport()
+    for op in journal.ops:
+        if op.index not in journal.skipped:
+            problem = _undo_one(root, op, journal.move, op.index in journal.done)
+            if problem is None:
+                report.done += 1
+            elif problem:
+                report.skipped.append((root / op.target, problem))
+    for folder in journal.new_folders:
+        with suppress(OSError):
+            (root / folder).rmdir()  # only if empty: files put there since are kept
+    if not report.skipped:
+        path.unlink()
+    return report
+
+
+def _run(root: Path, journal: _Journal, progress: Progress | None, should_stop: ShouldStop | None) -> ExportReport:
+    """Carry out the journal's unfinished operations, recording each as it completes."""
+    report = ExportReport(len(journal.done), [(journal.ops[i].source, r) for i, r in journal.skipped.items()])
+    with open(journal.path, "r+b") as f:
+        f.seek(0, os.SEEK_END)
+        if f.tell():
+            f.seek(-1, os.SEEK_END)
+            if f.read(1) != b"\n":
+                f.write(b"\n")  # a line cut short by a crash must not swallow the next one
+        for op in journal.ops:
+            if op.index in journal.done or op.index in journal.skipped:
+                continue
+            if should_stop is not None and should_stop():
+                report.stopped = True
+                return report
+            reason = _apply(root, op, journal.move)
+            if reason is None:
+                _write_line(f, {"done": op.index})
+                report.done += 1
+            else:
+                _write_line(f, {"skipped": op.index, "reason": reason})
+                report.skipped.append((op.source, reason))
+            if progress is not None:
+                progress(report.done + len(report.skipped), len(journal.ops))
+        _write_line(f, {"finished": datetime.now(UTC).isoformat(timespec="seconds")})
+    os.replace(journal.path, root / FINISHED_JOURNAL)
+    return report
+
+
+def _write_line(f: IO[bytes], record: dict[str, Any]) -> None:
+    """Append one journal line and force it to disk: after a crash, a line present means done."""
+    f.write(json.dumps(record, ensure_ascii=False).encode("utf-8") + b"\n")
+    f.flush()
+    os.fsync(f.fileno())
+
+
+def _apply(root: Path, op: _Op, move: bool) -> str | None:
+    """Do one operation; ``None`` when the file is in place, else why it was skipped."""
+    target = _target(root, op.target)
+    partial = target.parent / _partial_name(op.index)
+    if os.path.lexists(target):
+        if not _placed(op, target, move):
+            return f"the name {op.target} is taken"
+        if move and os.path.lexists(op.source):
+            os.unlink(op.source)  # the crash came between linking and unlinking
+        _remove_quietly(partial)
+        return None  # placed by an earlier run that died before journaling it
+    if not op.source.is_file():
+        return "the file is missing (or is not a file)"
+    try:
+        target.parent.mkdir(exist_ok=True)
+        if move:
+            _move(op.source, target, partial)
+        else:
+            _copy(op.source, target, partial)
+    except _SourceProblem as exc:
+        return str(exc)
+    except FileExistsError:
+        return f"the name {op.target} is taken"
+    except OSError as exc:
+        raise ExportError(target, f"cannot be written ({exc.strerror or exc}); resume the export when fixed") from exc
+    return None
+
+
+def _undo_one(root: Path, op: _Op, move: bool, journaled: bool) -> str | None:
+    """Undo one operation: ``None`` if undone now, ``""`` if there was nothing to undo, else why not."""
+    target = _target(root, op.target)
+    _remove_quietly(target.parent / _partial_name(op.index))
+    size = _regular_size(target)
+    source_there = os.path.lexists(op.source)
+    if size is None:
+        lost = journaled and move and not source_there
+        return "the file is no longer in the export folder" if lost else ""
+    try:
+        if move and source_there:
+            if os.path.samefile(op.source, target):
+                os.unlink(target)
+                return None
+            return f"its original place {op.source} is taken" if journaled else ""
+        if not journaled and size != op.size:
+            return ""  # never placed by this export: someone else's file
+        if move:
+            op.source.parent.mkdir(parents=True, exist_ok=True)
+            _move(target, op.source, op.source.parent / _partial_name(op.index))
+            return None
+        if size != op.size or (source_there and not filecmp.cmp(op.source, target, shallow=False)):
+            return "the copy was changed since the export, so it is kept"
+        os.unlink(target)
+        return None
+    except _SourceProblem as exc:
+        return str(exc)
+    except OSError as exc:
+        return f"cannot be undone ({exc.strerror or exc})"
+
+
+def _placed(op: _Op, target: Path, move: bool) -> bool:
+    """Whether ``target`` is this operation's own result (a run died before journaling it)."""
+    if move and os.path.lexists(op.source):
+        return os.path.samefile(op.source, target)
+    if _regular_size(target) != op.size:
+        return False
+    return move or not os.path.lexists(op.source) or filecmp.cmp(op.source, target, shallow=False)
+
+
+def _copy(src: Path, target: Path, partial: Path) -> None:
+    try:
+        _copy_to_temp(src, partial)
+        _place(partial, target)
+    finally:
+        _remove_quietly(partial)
+
+
+def _move(src: Path, target: Path, partial: Path) -> None:
+    """A hard link then an unlink on one file system; a copy then an unlink across file systems."""
+    try:
+        os.link(src, target)
+    except FileExistsError:
+        raise
+    except OSError:
+        _copy(src, target, partial)
+    try:
+        os.unlink(src)
+    except OSError as exc:
+        os.unlink(target)  # all or nothing: the file stays where it was
+        raise _SourceProblem(f"cannot be moved away ({exc.strerror or exc})") from exc
+
+
+def _copy_to_temp(src: Path, partial: Path) -> None:
+    """Copy the bytes and the modification time, and flush them to disk."""
+    try:
+        reader = open(src, "rb")  # noqa: SIM115 -- closed by the with below
+    except OSError as exc:
+        raise _SourceProblem(f"cannot be read ({exc.strerror or exc})") from exc
+    with reader, open(partial, "wb") as writer:
+        shutil.copyfileobj(reader, writer, 1 << 20)
+        writer.flush()
+        os.fsync(writer.fileno())
+    st = os.stat(src)
+    os.utime(partial, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def _place(partial: Path, target: Path) -> None:
+    """Give ``partial`` the name ``target`` without ever replacing a file: a hard link fails when
+    the name is taken, where ``os.rename`` would silently overwrite. Without hard links (FAT, some
+    network shares) a checked rename is the fallback, with a tiny window for a race."""
+    try:
+        os.link(partial, target)
+    except FileExistsError:
+        raise
+    except OSError:
+        if os.path.lexists(target):
+            raise FileExistsError(17, "the name is taken", str(target)) from None
+        os.rename(partial, target)
+        return
+    os.unlink(partial)
+
+
+def _class_folder(root: Path, folder: str) -> Path:
+    """``root/folder``, refused when it is a link, junction or file: writing through it could
+    land outside the destination."""
+    path = root / folder
+    if os.path.lexists(path) and (path.is_symlink() or not path.is_dir() or path.resolve() != path):
+        raise ExportError(path, "is a link or a file, not a folder; the export only writes into real folders")
+    return path
+
+
+def _target(root: Path, relative: str) -> Path:
+    parts = PurePosixPath(relative).parts
+    if len(parts) != 2 or any(p in (".", "..") or "\\" in p for p in parts):
+        raise ExportError(root / JOURNAL, f"the journal names {relative!r}, which is not inside the export")
+    return _class_folder(root, parts[0]) / parts[1]
+
+
+def _partial_name(index: int) -> str:
+    return f".protoglyph-partial-{index}"
+
+
+def _names_in(folder: Path) -> set[str]:
+    """The names in ``folder``, NFC and case-folded as :func:`_unique_name` compares them."""
+    try:
+        return {unicodedata.normalize("NFC", n).casefold() for n in os.listdir(folder)} if folder.is_dir() else set()
+    except OSError as exc:
+        raise ExportError(folder, f"cannot be read ({exc.strerror or exc})") from exc
+
+
+def _regular_size(path: Path, *, follow_symlinks: bool = False) -> int | None:
+    """The size of a regular file (a link is one only when followed), else ``None``."""
+    try:
+        st = os.stat(path, follow_symlinks=follow_symlinks)
+    except OSError:
+        return None
+    return st.st_size if stat.S_ISREG(st.st_mode) else None
+
+
+def _remove_quietly(path: Path) -> None:
+    with suppress(FileNotFoundError):
+        os.unlink(path)
+
+
+def _read_journal(path: Path) -> _Journal:
+    """The plan and progress recorded in a journal; a last line cut short by a crash is ignored."""
+    try:
+        lines = path.read_text("utf-8").split("\n")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ExportError(path, f"the export journal cannot be read ({exc})") from exc
+    records: list[dict[str, Any]] = []
+    for number, line in enumerate(lines, 1):
+        try:
+            if line.strip():
+                records.append(json.loads(line))
+        except json.JSONDecodeError:
+            if number < len(lines):
+                raise ExportError(path, f"the export journal is damaged (line {number})") from None
+    try:
+        head = records[0]
+        if head.get("protoglyph_export") != JOURNAL_VERSION:
+            raise ExportError(path, "is not an export journal this version of Protoglyph can read")
+        count = int(head["ops"])
+        ops = [_Op(int(r["op"]), Path(r["source"]), str(r["target"]), r["size"]) for r in records[1:count + 1]]
+        journal = _Journal(path, head["mode"] == "move", ops, [str(f) for f in head["new_folders"]])
+        for r in records[count + 1:]:
+            if "done" in r:
+                journal.done.add(int(r["done"]))
+            elif "skipped" in r:
+                journal.skipped[int(r["skipped"])] = str(r["reason"])
+    except (IndexError, KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ExportError(path, f"the export journal is damaged ({exc!r})") from exc
+    if [op.index for op in ops] != list(range(count)):
+        raise ExportError(path, "the export journal is damaged (its plan is incomplete)")
+    return journal

@@ -1,0 +1,171 @@
+"""Labeling a folder, part 3: predictions for every item, kept current as the person reviews.
+
+:class:`BatchResults` holds a folder's :class:`BatchTable` and the distance of every item to
+every class prototype. When the support set changes (a corrected item is added as an
+example, a class is renamed into another, an example removed), only the columns of the
+prototypes that moved are computed again: one float16-to-float32 matrix-vector product per
+changed class, about 0.1 s for 100,000 items. Labels, confidences, statuses and the review
+order then follow from that matrix with a few vector operations. Nothing here knows Qt.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import cv2
+import numpy as np
+
+from protoglyph.core.batch_store import DONE, ERROR, PENDING, BatchTable
+from protoglyph.core.classifier import softmax_probabilities
+from protoglyph.core.export import ResultRow
+
+#: Statuses shown to the person, in the order of :data:`STATUS_NAMES`.
+PREDICTED, CONFIRMED, CORRECTED, UNKNOWN, FAILED, WAITING = range(6)
+STATUS_NAMES = ("predicted", "confirmed", "corrected", "unknown", "error", "waiting")
+#: Sort orders of the review list.
+SORTS = ("least certain first", "most certain first", "file name", "class")
+_ROWS = 8192  # items per block when computing distances (bounds the float32 scratch memory)
+
+
+def distances_to(embeddings: np.ndarray, prototypes: np.ndarray) -> np.ndarray:
+    """Squared distances of float16 ``(N, D)`` embeddings to float32 ``(C, D)`` prototypes, blockwise."""
+    out = np.empty((len(embeddings), len(prototypes)), np.float32)
+    p = np.ascontiguousarray(prototypes, np.float32)
+    p_sq = (p * p).sum(1)
+    for start in range(0, len(embeddings), _ROWS):
+        block = embeddings[start : start + _ROWS]
+        # OpenCV converts float16 several times faster than numpy does.
+        q = np.asarray(cv2.multiply(block, 1.0, dtype=cv2.CV_32F)).reshape(block.shape)  # type: ignore[call-overload]
+        d = (q * q).sum(1)[:, None] - 2.0 * (q @ p.T) + p_sq[None, :]
+        out[start : start + len(block)] = np.maximum(d, 0.0)
+    return out
+
+
+class BatchResults:
+    """A labeled folder's items with their current predictions.
+
+    Args:
+        table: the folder's items (it is updated in place as chunks arrive).
+        temperature: the model's softmax temperature, for confidences.
+    """
+
+    def __init__(self, table: BatchTable, temperature: float) -> None:
+        self.table = table
+        self.temperature = temperature
+        self.keys: list[int] = []
+        self._protos = np.zeros((0, table.embeddings.shape[1]), np.float32)
+        self.distances = np.zeros((len(table), 0), np.float32)
+        self.threshold: float | None = table.threshold
+        self.best = np.full(len(table), -1, np.int64)  # class id of the nearest prototype, -1 if none
+        self.confidence = np.zeros(len(table), np.float32)
+        self.min_distance = np.full(len(table), np.inf, np.float32)
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    # -- predictions -------------------------------------------------------------------
+    def set_prototypes(self, keys: Sequence[int], prototypes: np.ndarray) -> None:
+        """Take the classifier's current prototypes; recompute only the columns that changed."""
+        keys = [int(k) for k in keys]
+        old = {k: i for i, k in enumerate(self.keys)}
+        columns = np.empty((len(self), len(keys)), np.float32)
+        changed = []
+        for j, k in enumerate(keys):
+            i = old.get(k)
+            if i is not None and np.array_equal(self._protos[i], prototypes[j]):
+                columns[:, j] = self.distances[:, i]
+            else:
+                changed.append(j)
+        if changed:
+            columns[:, changed] = distances_to(self.table.embeddings, prototypes[changed])
+        self.keys, self._protos, self.distances = keys, np.array(prototypes, np.float32), columns
+        self._predict(np.arange(len(self)))
+
+    def update_rows(self, indices: np.ndarray) -> None:
+        """Items that just arrived (a finished chunk): their distances and predictions."""
+        if len(self.keys) and len(indices):
+            self.distances[indices] = distances_to(self.table.embeddings[indices], self._protos)
+        self._predict(indices)
+
+    def _predict(self, rows: np.ndarray) -> None:
+        if not self.keys or not len(rows):
+            self.best[rows], self.confidence[rows], self.min_distance[rows] = -1, 0.0, np.inf
+            return
+        d = self.distances[rows]
+        nearest = d.argmin(1)
+        p = softmax_probabilities(d, self.temperature)
+        self.best[rows] = np.asarray(self.keys, np.int64)[nearest]
+        self.confidence[rows] = p[np.arange(len(rows)), nearest]
+        self.min_distance[rows] = d[np.arange(len(rows)), nearest]
+
+    # -- what the person sees ----------------------------------------------------------
+    def status(self) -> np.ndarray:
+        """``(N,)`` int8 status of every item (PREDICTED, CONFIRMED, ...)."""
+        t = self.table
+        out = np.full(len(self), PREDICTED, np.int8)
+        if self.threshold is not None:
+            out[self.min_distance > self.threshold] = UNKNOWN
+        out[self.best < 0] = UNKNOWN
+        out[t.review == 1] = CONFIRMED
+        out[t.review == 2] = CORRECTED
+        out[t.review == 3] = UNKNOWN
+        out[t.state == ERROR] = FAILED
+        out[t.state == PENDING] = WAITING
+        return out
+
+    def labels(self) -> np.ndarray:
+        """``(N,)`` class id of every item's label, -1 for unknown, errors and waiting items."""
+        status = self.status()
+        out = np.where(status == PREDICTED, self.best, -1)
+        reviewed = (status == CONFIRMED) | (status == CORRECTED)
+        out[reviewed] = self.table.person_class[reviewed]
+        return out
+
+    def rejected(self, threshold: float) -> int:
+        """How many predicted (not reviewed) items a threshold would call unknown."""
+        open_items = (self.table.state == DONE) & (self.table.review == 0) & (self.best >= 0)
+        return int((self.min_distance[open_items] > threshold).sum())
+
+    def order(self, sort: str = SORTS[0], label: int | None = None, statuses: set[int] | None = None) -> np.ndarray:
+        """Item indices to show, in review order.
+
+        ``least certain first`` is the review queue: items still to review (predicted or
+        unknown by the threshold), least confident first; then reviewed ones; errors last.
+        ``label`` keeps items labeled with that class id (-1: unknown); ``statuses`` keeps those.
+        """
+        status = self.status()
+        keep = status != WAITING
+        if statuses is not None:
+            keep &= np.isin(status, list(statuses))
+        if label is not None:
+            keep &= self.labels() == label
+        idx = np.flatnonzero(keep)
+        conf = self.confidence[idx]
+        open_ = (self.table.review[idx] == 0).astype(np.int8)
+        failed = (status[idx] == FAILED).astype(np.int8)
+        if sort == "least certain first":
+            ranks = np.lexsort((idx, conf, 1 - open_, failed))
+        elif sort == "most certain first":
+            ranks = np.lexsort((idx, -conf, failed))
+        elif sort == "class":
+            ranks = np.lexsort((idx, -conf, self.labels()[idx]))
+        else:  # file name: the table is in path order already
+            ranks = np.arange(len(idx))
+        return idx[ranks]
+
+
+def result_rows(results: BatchResults, names: Mapping[int, str]) -> list[ResultRow]:
+    """One export row per item (waiting items left out), in path order."""
+    t = results.table
+    status, labels = results.status(), results.labels()
+    rows = []
+    for i, path in enumerate(t.paths):
+        s = int(status[i])
+        if s == WAITING:
+            continue
+        label = names.get(int(labels[i])) if labels[i] >= 0 else None
+        confidence = None if s == FAILED or results.best[i] < 0 else float(results.confidence[i])
+        if s in (CONFIRMED, CORRECTED) and labels[i] != results.best[i]:
+            confidence = None  # the person's label, not the model's
+        rows.append(ResultRow(path, label, confidence, STATUS_NAMES[s], bool(t.review[i]), t.errors.get(i, "")))
+    return rows

@@ -1,0 +1,99 @@
+"""The default "none of these" threshold on synthetic clusters of known spread."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from protoglyph.core.classifier import squared_distances
+from protoglyph.core.threshold import (
+    KEEP_FACTOR,
+    PRIOR_WEIGHT,
+    TYPICAL_SPREAD,
+    default_threshold,
+    unknown_mask,
+)
+
+DIM = 512
+
+
+def clusters(classes: int, shots: int, spread: float, seed: int = 0,
+             separation: float = 400.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Centres ``(classes, D)``, examples ``(classes, shots, D)`` and fresh in-cluster points ``(classes, 50, D)``.
+
+    Every cluster is isotropic with ``spread`` = expected squared distance of a point to its centre;
+    centres lie about ``separation`` apart (squared).
+    """
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(0, np.sqrt(separation / (2 * DIM)), (classes, DIM))
+    sigma = np.sqrt(spread / DIM)
+    examples = centres[:, None] + rng.normal(0, sigma, (classes, shots, DIM))
+    fresh = centres[:, None] + rng.normal(0, sigma, (classes, 50, DIM))
+    return centres.astype(np.float32), examples.astype(np.float32), fresh.astype(np.float32)
+
+
+def min_distances(points: np.ndarray, examples: np.ndarray) -> np.ndarray:
+    return squared_distances(points.reshape(-1, DIM), examples.mean(1)).min(1)
+
+
+@pytest.mark.parametrize(("spread", "shots"), [(1.0, 5), (3.5, 5), (20.0, 5), (3.5, 1), (2.0, 1), (5.0, 2)])
+@pytest.mark.parametrize("classes", [1, 5])
+def test_keeps_in_cluster_points_and_rejects_far_ones(spread: float, shots: int, classes: int) -> None:
+    _, examples, fresh = clusters(classes, shots, spread)
+    threshold = default_threshold(dict(enumerate(examples)))
+    assert threshold is not None
+    assert (min_distances(fresh, examples) <= threshold).mean() >= 0.95
+    # other characters: points of clusters the support set does not hold
+    _, _, strangers = clusters(10, 1, spread, seed=1, separation=40 * spread)
+    assert (min_distances(strangers, examples) > threshold).mean() >= 0.95
+
+
+def test_many_examples_give_the_scaled_spread_of_the_support_set() -> None:
+    spread, shots = 20.0, 30
+    _, examples, _ = clusters(4, shots, spread)
+    threshold = default_threshold({f"c{i}": e for i, e in enumerate(examples)})
+    assert threshold == pytest.approx(KEEP_FACTOR * spread * (1 + 1 / shots), rel=0.03)
+
+
+def test_one_shot_uses_the_typical_spread() -> None:
+    _, examples, _ = clusters(5, 1, 50.0)
+    assert default_threshold(dict(enumerate(examples))) == pytest.approx(KEEP_FACTOR * TYPICAL_SPREAD * 2)
+    assert default_threshold({"only": examples[0]}) == pytest.approx(KEEP_FACTOR * TYPICAL_SPREAD * 2)
+    assert default_threshold({"flat": examples[0][0]}) == pytest.approx(KEEP_FACTOR * TYPICAL_SPREAD * 2)
+
+
+def test_the_typical_spread_fades_as_examples_are_added() -> None:
+    spread = 20.0
+    _, examples, _ = clusters(1, 3, spread)
+    scatter = float(((examples[0].astype(np.float64) - examples[0].mean(0)) ** 2).sum())
+    expected = KEEP_FACTOR * (PRIOR_WEIGHT * TYPICAL_SPREAD + scatter) / (PRIOR_WEIGHT + 2) * (1 + 1 / 3)
+    assert default_threshold({"a": examples[0]}) == pytest.approx(expected, rel=1e-6)
+
+
+def test_mixed_shots_and_empty_classes() -> None:
+    _, examples, _ = clusters(3, 5, 3.5)
+    support = {"a": examples[0], "b": examples[1][:1], "c": examples[2][:0]}
+    threshold = default_threshold(support)
+    assert threshold is not None
+    assert default_threshold({"a": examples[0], "b": examples[1][:1]}) == threshold
+
+
+def test_no_examples_give_none() -> None:
+    assert default_threshold({}) is None
+    assert default_threshold({"a": np.zeros((0, DIM), np.float32)}) is None
+
+
+def test_deterministic_and_independent_of_order() -> None:
+    _, examples, _ = clusters(6, 3, 5.0)
+    support = {i: e for i, e in enumerate(examples)}
+    first = default_threshold(support)
+    assert default_threshold(support) == first
+    assert default_threshold(dict(reversed(list(support.items())))) == pytest.approx(first, rel=1e-12)
+    assert isinstance(first, float)
+
+
+def test_unknown_mask() -> None:
+    d = np.array([[1.0, 9.0], [8.0, 7.0], [5.0, 5.0]])
+    assert unknown_mask(d, 5.0).tolist() == [False, True, False]
+    assert unknown_mask(d, None).tolist() == [False, False, False]
+    assert unknown_mask(np.zeros((2, 0)), 5.0).tolist() == [True, True]
