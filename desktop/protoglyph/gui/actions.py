@@ -29,6 +29,9 @@ class WindowActions:
     recolor: QAction
     add_images: QAction
     import_folder: QAction
+    label_folder: QAction
+    export_results: QAction
+    undo_export: QAction
     about: QAction
     shortcuts: QAction
 
@@ -92,6 +95,14 @@ def create_actions(parent: QWidget) -> WindowActions:
         import_folder=_action(parent, "Import &Folder per Class…", "Ctrl+Shift+I",
                               "Import a folder whose subfolders are classes (each subfolder's images its examples)",
                               sp.SP_DirIcon, "folder-open", short="Import Folder"),
+        label_folder=_action(parent, "&Label a Folder…", "Ctrl+L",
+                             "Classify every image below a folder with this project's classes, then review",
+                             sp.SP_DirLinkIcon, "folder-saved-search", short="Label Folder"),
+        export_results=_action(parent, "&Export Results…", "Ctrl+E",
+                               "Export the labeled folder: CSV, JSON, or a folder per class", sp.SP_DialogSaveButton,
+                               "document-export", short="Export"),
+        undo_export=_action(parent, "Undo Folder E&xport…", None,
+                            "Move exported files back (or remove copies) using the export's journal"),
         about=_action(parent, "&About Protoglyph", None, "Version, model and accuracy"),
         shortcuts=_action(parent, "&Keyboard Shortcuts", "F1", "List the keyboard shortcuts"),
     )

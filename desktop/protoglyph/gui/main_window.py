@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QPlainTextEdit,
     QSplitter,
+    QTabWidget,
     QTextEdit,
     QToolButton,
     QVBoxLayout,
@@ -29,16 +30,21 @@ from protoglyph.core.preprocess import is_blank
 from protoglyph.core.starter import HINT_KEY
 from protoglyph.gui import dialogs
 from protoglyph.gui.actions import create_actions
+from protoglyph.gui.batch_runner import BatchRunner
 from protoglyph.gui.canvas import DrawingCanvas
 from protoglyph.gui.class_panel import ClassPanel, dropped_paths
 from protoglyph.gui.controller import ProjectController
 from protoglyph.gui.example_panel import ExamplePanel
+from protoglyph.gui.export_runner import ExportRunner
+from protoglyph.gui.file_thumbnails import FileThumbnails
 from protoglyph.gui.fonts import missing_glyphs_note
 from protoglyph.gui.hint_bar import HintBar
 from protoglyph.gui.images import qimage_to_gray
 from protoglyph.gui.import_runner import ImportRunner
 from protoglyph.gui.prediction_panel import PredictionPanel
 from protoglyph.gui.project_files import ProjectFiles
+from protoglyph.gui.results_model import ResultsModel
+from protoglyph.gui.results_panel import ResultsPanel
 from protoglyph.gui.settings import AppSettings
 
 NO_CLASSES = ("No classes yet.\n\nMake one with Classes ▸ New Class (Ctrl+Shift+N), draw an example and press Enter. "
@@ -77,7 +83,12 @@ class MainWindow(QMainWindow):
         self.examples = ExamplePanel(controller, a.add_images, self)
         self.hint = HintBar(STARTER_HINT, self)
         self.files = ProjectFiles(self, controller, settings)
-        self.imports = ImportRunner(self, controller, pool or QThreadPool.globalInstance())
+        pool = pool or QThreadPool.globalInstance()
+        self.imports = ImportRunner(self, controller, pool)
+        self.batch = BatchRunner(self, controller, pool)
+        self.exports = ExportRunner(self, pool)
+        self.results = ResultsPanel(ResultsModel(FileThumbnails(pool, parent=self)), self)
+        self.results.setObjectName("results")
         self._layout()
         self._menus()
         self._connect()
@@ -112,13 +123,21 @@ class MainWindow(QMainWindow):
         left.addWidget(self.examples)
         left.setStretchFactor(0, 3)
         left.setStretchFactor(1, 2)
+        draw = QSplitter(Qt.Orientation.Horizontal, self)
+        draw.addWidget(middle)
+        draw.addWidget(self.prediction)
+        draw.setStretchFactor(0, 1)
+        draw.setSizes([600, 290])
+        self.tabs = QTabWidget(self)
+        self.tabs.setObjectName("tabs")
+        self.tabs.addTab(draw, "&Draw")
+        self.tabs.addTab(self.results, "Label a &Folder")
         main = QSplitter(Qt.Orientation.Horizontal, self)
         main.setObjectName("mainSplitter")
         main.addWidget(left)
-        main.addWidget(middle)
-        main.addWidget(self.prediction)
+        main.addWidget(self.tabs)
         main.setStretchFactor(1, 1)
-        main.setSizes([280, 600, 290])
+        main.setSizes([280, 900])
         self.setCentralWidget(main)
 
     def _menus(self) -> None:
@@ -127,6 +146,8 @@ class MainWindow(QMainWindow):
         file.addActions([a.new_project, a.open_project])
         file.addMenu(self.files.recent_menu)
         file.addAction(a.save_as)
+        file.addSeparator()
+        file.addActions([a.label_folder, a.export_results, a.undo_export])
         file.addSeparator()
         file.addAction(a.quit)
         edit = self.menuBar().addMenu("&Edit")
@@ -149,6 +170,8 @@ class MainWindow(QMainWindow):
         tools.addActions([a.undo, a.redo])
         tools.addSeparator()
         tools.addActions([a.new_class, a.add_images, a.import_folder])
+        tools.addSeparator()
+        tools.addActions([a.label_folder, a.export_results])
 
     def _connect(self) -> None:
         a, c = self.actions, self.controller
@@ -160,7 +183,7 @@ class MainWindow(QMainWindow):
         a.redo.triggered.connect(self.redo)
         a.paste.triggered.connect(self.paste)
         a.clear_drawing.triggered.connect(self.canvas.clear)
-        a.add_drawing.triggered.connect(lambda: self.add_drawing(c.current_class))
+        a.add_drawing.triggered.connect(self._enter)
         a.new_class.triggered.connect(self._new_class)
         a.rename_class.triggered.connect(self.classes.rename_current)
         a.delete_class.triggered.connect(self._delete_class)
@@ -169,6 +192,15 @@ class MainWindow(QMainWindow):
         a.recolor.triggered.connect(self._recolor)
         a.add_images.triggered.connect(self._add_images)
         a.import_folder.triggered.connect(self._import_folder)
+        a.label_folder.triggered.connect(self.label_folder)
+        a.export_results.triggered.connect(self._export)
+        a.undo_export.triggered.connect(lambda: self.exports.undo())
+        self.results.labelFolder.connect(self.label_folder)
+        self.results.exportRequested.connect(self._export)
+        self.batch.sessionStarted.connect(self._batch_started)
+        self.batch.finished.connect(lambda _msg: self._update_actions())
+        self.exports.finished.connect(self.results.refresh)
+        self.tabs.currentChanged.connect(lambda _i: self._update_actions())
         a.about.triggered.connect(lambda: dialogs.about(self, c.workspace.encoder.info))
         a.shortcuts.triggered.connect(self._show_shortcuts)
         self.number_keys = []
@@ -223,7 +255,21 @@ class MainWindow(QMainWindow):
         if created:
             self.classes.rename_current()  # a new class gets its name from the user at once
 
+    def reviewing(self) -> bool:
+        """True while the results of a labeled folder are shown (keys review instead of draw)."""
+        return self.tabs.currentWidget() is self.results
+
+    def _enter(self) -> None:
+        if self.reviewing():
+            self.results.review("confirm")
+        else:
+            self.add_drawing(self.controller.current_class)
+
     def _add_to_number(self, n: int) -> None:
+        if self.reviewing():
+            if not self.results.assign_number(n) and self.controller.class_at(n) is None:
+                self.statusBar().showMessage(f"There is no class {n}.", 4000)
+            return
         record = self.controller.class_at(n)
         if record is None:
             self.statusBar().showMessage(f"There is no class {n}.", 4000)
@@ -282,6 +328,32 @@ class MainWindow(QMainWindow):
             event.acceptProposedAction()
             self.imports.start(paths, self.controller.current_class)
 
+    # -- labeling folders --------------------------------------------------------------
+    def label_folder(self, folder: Path | None = None) -> None:
+        if folder is None:
+            chosen = QFileDialog.getExistingDirectory(self, "Label a Folder of Images")
+            if not chosen:
+                return
+            folder = Path(chosen)
+        if not self.controller.workspace.has_examples():
+            QMessageBox.information(self, "No examples yet", "Labeling a folder needs classes with a few examples "
+                                    "each. Draw or import some first.")
+            return
+        if self.batch.start(folder):
+            self.tabs.setCurrentWidget(self.results)
+            self._update_actions()
+
+    def _batch_started(self, session: object) -> None:
+        self.results.set_session(self.batch.session)
+        self.tabs.setCurrentWidget(self.results)
+        self.results.view.setFocus()
+
+    def _export(self) -> None:
+        if self.batch.session is None:
+            self.statusBar().showMessage("Label a folder first (File ▸ Label a Folder…).", 5000)
+            return
+        self.exports.export(self.batch.session)
+
     # -- classes -----------------------------------------------------------------------
     def _new_class(self) -> None:
         self.controller.new_class()
@@ -309,6 +381,8 @@ class MainWindow(QMainWindow):
         self._update_actions()
 
     def _project_switched(self) -> None:
+        self.batch.close_session()
+        self.results.set_session(None)
         project = self.controller.workspace.project
         self.canvas.clear()
         self.setWindowTitle(f"{project.path.stem} — Protoglyph")
@@ -333,7 +407,11 @@ class MainWindow(QMainWindow):
         a.redo.setEnabled(redo_stroke or stack.canRedo())
         target = c.workspace.class_record(c.current_class).name if has_class else "a New Class"
         a.add_drawing.setText(f"Add Drawing to “{short(target)}”" if has_class else "Add Drawing to a New Class")
-        a.add_drawing.setEnabled(drawing and not self._typing())
+        if self.reviewing():
+            a.add_drawing.setText("Confirm the Selected Predictions")
+        reviewing = self.reviewing()
+        a.add_drawing.setEnabled((drawing or reviewing) and not self._typing())
+        a.export_results.setEnabled(self.batch.session is not None)
         a.clear_drawing.setEnabled(drawing and not self._typing())
         if has_class:
             swatch = QPixmap(16, 16)
@@ -366,6 +444,9 @@ class MainWindow(QMainWindow):
                        for act in self.actions.all() if not act.shortcut().isEmpty())
         rows += "<tr><td>Add the drawing to class 1–9</td><td><b>1 … 9</b></td></tr>"
         rows += "<tr><td>Remove the selected examples</td><td><b>Del</b></td></tr>"
+        rows += "<tr><td>Reviewing a folder: assign the selection to class 1–9</td><td><b>1 … 9</b></td></tr>"
+        rows += "<tr><td>Reviewing a folder: confirm the predictions</td><td><b>Enter</b></td></tr>"
+        rows += "<tr><td>Reviewing a folder: none of these (unknown)</td><td><b>U</b></td></tr>"
         QMessageBox.information(self, "Keyboard Shortcuts", f"<table cellpadding='3'>{rows}</table>")
 
     def closeEvent(self, event: QCloseEvent) -> None:
@@ -374,6 +455,7 @@ class MainWindow(QMainWindow):
             self.controller.undo_stack.indexChanged.disconnect(self._stack_changed)
             self._closed = True
         self.imports.cancel()
+        self.batch.cancel()
         self.settings.save_window(self)
         self.settings.sync()
         self.imports.pool.waitForDone(3000)

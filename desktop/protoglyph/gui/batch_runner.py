@@ -1,0 +1,182 @@
+"""Labels a folder on the thread pool, shows progress (done / total, rate, time left) and Cancel
+in the status bar, and stores every finished chunk in the project on the GUI thread.
+
+The job on the pool lists the folder, reads what the project already holds for it (with its
+own read-only connection) and then feeds worker processes; the GUI thread only takes in
+finished chunks (a few milliseconds each), so the window stays responsive throughout.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, QTimer, Signal
+from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QProgressBar, QPushButton
+
+from protoglyph.core.batch import ChunkResult, default_jobs, embed_files, list_folder
+from protoglyph.core.batch_store import BatchTable, read_batch
+from protoglyph.core.encoder import EncoderSession
+from protoglyph.gui.batch_session import BatchSession
+from protoglyph.gui.controller import ProjectController
+
+#: Shortest time between two refreshes of the results view while a batch runs.
+REFRESH_MS = 300
+
+
+class _Signals(QObject):
+    prepared = Signal(object)  # BatchTable
+    chunk = Signal(object)  # ChunkResult
+    finished = Signal(str)  # "" when done, "cancelled", or what went wrong
+
+
+class BatchJob(QRunnable):
+    def __init__(self, folder: Path, project_path: Path, encoder: EncoderSession, model_key: str, jobs: int) -> None:
+        super().__init__()
+        self.signals = _Signals()
+        self.folder, self.project_path, self.encoder, self.model_key, self.jobs = (
+            folder, project_path, encoder, model_key, jobs)
+        self.cancelled = False
+
+    def run(self) -> None:
+        try:
+            entries = list_folder(self.folder)
+            table = read_batch(self.project_path, self.folder, entries, self.model_key, self.encoder.embedding_size)
+            todo = [(i, table.paths[i]) for i in table.todo]
+            self.signals.prepared.emit(table)
+            for chunk in embed_files(self.folder, todo, self.encoder, jobs=self.jobs,
+                                     should_stop=lambda: self.cancelled):
+                self.signals.chunk.emit(chunk)
+            self.signals.finished.emit("cancelled" if self.cancelled else "")
+        except Exception as exc:  # reported to the window, never lost on a worker thread
+            self.signals.finished.emit(f"{type(exc).__name__}: {exc}")
+
+
+class BatchRunner(QObject):
+    """``sessionStarted(session)`` when a folder's results are ready to show; ``finished(message)``."""
+
+    sessionStarted = Signal(object)
+    finished = Signal(str)
+
+    def __init__(self, window: QMainWindow, controller: ProjectController, pool: QThreadPool) -> None:
+        super().__init__(window)
+        self.window, self.controller, self.pool = window, controller, pool
+        self.job: BatchJob | None = None
+        self.session: BatchSession | None = None
+        self.jobs = default_jobs()
+        self.progress = QProgressBar(window)
+        self.progress.setMaximumWidth(240)
+        self.progress.setFormat("Labeling %v of %m")
+        self.rate = QLabel(window)
+        self.cancel_button = QPushButton("Cancel", window)
+        self.cancel_button.setToolTip("Stop labeling; what is done is kept, and labeling the folder again goes on")
+        self.cancel_button.clicked.connect(self.cancel)
+        for w in (self.progress, self.rate, self.cancel_button):
+            window.statusBar().addPermanentWidget(w)
+            w.hide()
+        self._refresh = QTimer(self)
+        self._refresh.setSingleShot(True)
+        self._refresh.timeout.connect(self._show_progress)
+        self._started = 0.0
+        self._done = self._total = 0
+
+    def busy(self) -> bool:
+        return self.job is not None
+
+    def start(self, folder: Path) -> bool:
+        if self.job is not None:
+            self.window.statusBar().showMessage("A folder is being labeled; wait for it or cancel it.", 5000)
+            return False
+        ws = self.controller.workspace
+        job = BatchJob(folder, ws.project.path, ws.encoder, ws.model_key, self.jobs)
+        job.signals.prepared.connect(self._prepared)
+        job.signals.chunk.connect(self._chunk)
+        job.signals.finished.connect(self._finished)
+        self.job = job
+        self._workspace = ws
+        self.progress.setRange(0, 0)
+        for w in (self.progress, self.rate, self.cancel_button):
+            w.show()
+        self.rate.setText("listing the folder…")
+        self.pool.start(job)
+        return True
+
+    def cancel(self) -> None:
+        if self.job is not None:
+            self.job.cancelled = True
+            self.rate.setText("stopping…")
+
+    def close_session(self) -> None:
+        """Forget the shown folder (the project was switched)."""
+        self.cancel()
+        if self.session is not None:
+            self.session.close()
+            self.session = None
+
+    def _prepared(self, table: BatchTable) -> None:
+        if self.controller.workspace is not self._workspace:
+            self.cancel()
+            return
+        if self.session is not None:
+            self.session.close()
+        session = BatchSession(self.controller, table)
+        session.running = True
+        session.store.remove(table.vanished)
+        todo = set(table.todo)
+        listing_problems = [i for i in table.errors if i not in todo]
+        if listing_problems:
+            session.store.save(table, listing_problems, self.controller.workspace.model_key)
+        self.session = session
+        self._started = time.perf_counter()
+        self._done, self._total = 0, len(table.todo)
+        self.progress.setRange(0, max(self._total, 1))
+        self.progress.setValue(0)
+        self.sessionStarted.emit(session)
+
+    def _chunk(self, chunk: ChunkResult) -> None:
+        session = self.session
+        if session is None or self.controller.workspace is not self._workspace:
+            return
+        table = session.table
+        table.apply(chunk)
+        touched = np.concatenate([chunk.indices, np.array([i for i, _ in chunk.errors], np.int64)])
+        session.store.save(table, touched, self.controller.workspace.model_key)
+        session.chunk_arrived(chunk.indices)
+        self._done += chunk.count
+        if not self._refresh.isActive():
+            self._refresh.start(REFRESH_MS)
+
+    def _show_progress(self) -> None:
+        self.progress.setValue(self._done)
+        elapsed = time.perf_counter() - self._started
+        rate = self._done / elapsed if elapsed > 0 else 0.0
+        left = (self._total - self._done) / rate if rate > 0 else 0.0
+        self.rate.setText(f"{rate:,.0f} images/s, {left:,.0f} s left")
+        if self.session is not None:
+            self.session.updated.emit()
+
+    def _finished(self, message: str) -> None:
+        self.job = None
+        self._refresh.stop()
+        for w in (self.progress, self.rate, self.cancel_button):
+            w.hide()
+        session = self.session
+        if session is not None:
+            session.running = False
+            session.updated.emit()
+        elapsed = time.perf_counter() - self._started
+        status = self.window.statusBar()
+        if message and message != "cancelled":
+            QMessageBox.warning(self.window, "Labeling stopped",
+                                f"Labeling the folder stopped with an error. What was labeled is kept; "
+                                f"labeling the folder again goes on from there.\n\n{message}")
+        elif message == "cancelled":
+            status.showMessage(f"Labeling cancelled after {self._done:,} images; they are kept. Label the folder "
+                               "again to go on.", 10000)
+        elif session is not None:
+            errors = len(session.table.errors)
+            rate = f" ({self._done / elapsed:,.0f} images/s)" if self._done and elapsed > 0 else ""
+            status.showMessage(f"Labeled {self._done:,} new or changed images in {elapsed:.1f} s{rate}; "
+                               f"{len(session.table):,} files in the folder, {errors:,} could not be used.", 15000)
+        self.finished.emit(message)

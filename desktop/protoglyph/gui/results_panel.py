@@ -1,0 +1,263 @@
+"""Reviewing a labeled folder: the results grid with its sort, filters, "none of these" slider,
+the teach switch, and the keys that review the selection.
+
+Keys (while this panel is shown): 1–9 assign the selection to class 1–9, Enter confirms the
+prediction, U marks "none of these"; arrows, Shift and Ctrl move and select as in any grid.
+After a review the selection moves on to the next item of the review order.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QItemSelectionModel, Qt, QTimer, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSlider,
+    QVBoxLayout,
+    QWidget,
+)
+
+from protoglyph.core.review import CONFIRMED, CORRECTED, FAILED, PREDICTED, SORTS, STATUS_NAMES, UNKNOWN
+from protoglyph.gui.batch_session import BatchSession
+from protoglyph.gui.results_model import ResultsModel
+from protoglyph.gui.results_view import ResultsView
+
+EMPTY = ("No folder labeled yet.\n\nChoose File ▸ Label a Folder… (Ctrl+L): every image below it is classified "
+         "with this project's classes, least certain first, for you to review.")
+STATUS_FILTERS = (("All items", None), ("To review", {PREDICTED, UNKNOWN}), ("Predicted", {PREDICTED}),
+                  ("Unknown", {UNKNOWN}), ("Confirmed", {CONFIRMED}), ("Corrected", {CORRECTED}),
+                  ("Errors", {FAILED}))
+SLIDER_STEPS = 1000
+
+
+class ResultsPanel(QWidget):
+    """``labelFolder`` asks the window to pick a folder; ``exportRequested`` to export."""
+
+    labelFolder = Signal()
+    exportRequested = Signal()
+
+    def __init__(self, model: ResultsModel, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.model = model
+        self.session: BatchSession | None = None
+        self.view = ResultsView(self)
+        self.view.setModel(model)
+        self.view.setObjectName("resultsView")
+        self.placeholder = QLabel(EMPTY, self)
+        self.placeholder.setWordWrap(True)
+        self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.folder = QLabel(self)
+        self.folder.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.sort = QComboBox(self)
+        self.sort.addItems([s.capitalize() for s in SORTS])
+        self.statuses = QComboBox(self)
+        for text, _ in STATUS_FILTERS:
+            self.statuses.addItem(text)
+        self.classes = QComboBox(self)
+        self.slider = QSlider(Qt.Orientation.Horizontal, self)
+        self.slider.setRange(0, SLIDER_STEPS)
+        self.slider.setToolTip("Items farther than this from every class are labeled “unknown” (none of these)")
+        self.threshold_text = QLabel(self)
+        self.default_button = QPushButton("Default", self)
+        self.default_button.setToolTip("Back to the distance derived from your examples")
+        self.teach = QCheckBox("Teach from reviews", self)
+        self.teach.setChecked(True)
+        self.teach.setToolTip("Confirming or correcting an item adds it to its class as an example, and every "
+                              "other prediction is re-ranked at once")
+        self.export_button = QPushButton("Export…", self)
+        self.counts = QLabel(self)
+        self._layout()
+        self._max_distance = 1.0
+        self._apply_timer = QTimer(self)
+        self._apply_timer.setSingleShot(True)
+        self._apply_timer.setInterval(150)
+        self._apply_timer.timeout.connect(self._apply_threshold)
+        self.sort.currentIndexChanged.connect(self._filters_changed)
+        self.statuses.currentIndexChanged.connect(self._filters_changed)
+        self.classes.currentIndexChanged.connect(self._filters_changed)
+        self.slider.valueChanged.connect(self._slider_moved)
+        self.default_button.clicked.connect(self._default_threshold)
+        self.teach.toggled.connect(self._teach_toggled)
+        self.export_button.clicked.connect(self.exportRequested)
+        self.unknown_key = QShortcut(QKeySequence("U"), self, context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        self.unknown_key.activated.connect(lambda: self.review("unknown"))
+        self.set_session(None)
+
+    def _layout(self) -> None:
+        top = QHBoxLayout()
+        label_button = QPushButton("Label a Folder…", self)
+        label_button.clicked.connect(self.labelFolder)
+        top.addWidget(label_button)
+        top.addWidget(self.folder, 1)
+        top.addWidget(self.export_button)
+        filters = QHBoxLayout()
+        for combo in (self.sort, self.statuses, self.classes):
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(6)
+        for text, w in (("Sort", self.sort), ("Show", self.statuses), ("Class", self.classes)):
+            filters.addWidget(QLabel(text, self))
+            filters.addWidget(w)
+        filters.addStretch(1)
+        filters.addWidget(self.teach)
+        unknown = QHBoxLayout()
+        unknown.addWidget(QLabel("None of these beyond", self))
+        unknown.addWidget(self.slider, 1)
+        unknown.addWidget(self.threshold_text)
+        unknown.addWidget(self.default_button)
+        col = QVBoxLayout(self)
+        col.setContentsMargins(4, 6, 4, 4)
+        col.addLayout(top)
+        col.addLayout(filters)
+        col.addLayout(unknown)
+        col.addWidget(self.placeholder, 1)
+        col.addWidget(self.view, 1)
+        col.addWidget(self.counts)
+
+    # -- the shown folder --------------------------------------------------------------
+    def set_session(self, session: BatchSession | None) -> None:
+        if self.session is not None:
+            self.session.updated.disconnect(self.refresh)
+        self.session = session
+        if session is not None:
+            session.updated.connect(self.refresh)
+            session.teach = self.teach.isChecked()
+            self.folder.setText(str(session.folder))
+            self.folder.setToolTip(str(session.folder))
+        else:
+            self.folder.setText("")
+        for w in (self.sort, self.statuses, self.classes, self.slider, self.default_button, self.teach,
+                  self.export_button):
+            w.setEnabled(session is not None)
+        self.placeholder.setVisible(session is None)
+        self.view.setVisible(session is not None)
+        self.model.set_session(session)
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Re-rank the view after any change, keeping the current item in view if it stays."""
+        s = self.session
+        if s is None:
+            self.counts.setText("")
+            self.threshold_text.setText("")
+            return
+        current = self.view.currentIndex()
+        item = self.model.item(current.row()) if current.isValid() else -1
+        self._fill_classes()
+        self.model.refresh()
+        if item >= 0 and self.model.row_of(item) >= 0:
+            self.go_to(self.model.row_of(item), scroll=False)
+        self._update_slider()
+        self._update_counts()
+
+    def _fill_classes(self) -> None:
+        assert self.session is not None
+        wanted = [("All classes", None), ("Unknown", -1)] + [
+            (c.name, c.id) for c in self.session.controller.workspace.classes()]
+        have = [(self.classes.itemText(i), self.classes.itemData(i)) for i in range(self.classes.count())]
+        if wanted != have:
+            keep = self.classes.currentData()
+            self.classes.blockSignals(True)
+            self.classes.clear()
+            for text, data in wanted:
+                self.classes.addItem(text, data)
+            self.classes.setCurrentIndex(max(0, self.classes.findData(keep)) if keep is not None else 0)
+            self.classes.blockSignals(False)
+            self.model.label_filter = self.classes.currentData()
+
+    def _filters_changed(self) -> None:
+        self.model.sort = SORTS[self.sort.currentIndex()]
+        self.model.status_filter = STATUS_FILTERS[self.statuses.currentIndex()][1]
+        self.model.label_filter = self.classes.currentData()
+        self.refresh()
+        if self.model.rowCount():
+            self.go_to(0)
+
+    def _update_counts(self) -> None:
+        assert self.session is not None
+        status = self.session.results.status()
+        parts = [f"{int((status == code).sum()):,} {name}" for code, name in enumerate(STATUS_NAMES)
+                 if (status == code).any()]
+        running = " — labeling…" if self.session.running else ""
+        self.counts.setText(f"{len(status):,} files: " + " · ".join(parts) + running +
+                            ".  Keys: 1–9 assign to a class, Enter confirms, U none of these, Ctrl+Z undo.")
+
+    # -- "none of these" ---------------------------------------------------------------
+    def _update_slider(self) -> None:
+        assert self.session is not None
+        r = self.session.results
+        finite = r.min_distance[r.min_distance < float("inf")]
+        base = self.session.default_threshold or 1.0
+        self._max_distance = max(2.5 * base, float(finite.max()) if finite.size else 0.0)
+        t = r.threshold
+        self.slider.blockSignals(True)
+        self.slider.setValue(SLIDER_STEPS if t is None else round(SLIDER_STEPS * min(t / self._max_distance, 1.0)))
+        self.slider.blockSignals(False)
+        self._show_threshold(t)
+
+    def _show_threshold(self, t: float | None) -> None:
+        assert self.session is not None
+        if t is None:
+            self.threshold_text.setText("(no examples yet)")
+            return
+        rejected = self.session.results.rejected(t)
+        origin = "default" if self.session.user_threshold is None else "yours"
+        self.threshold_text.setText(f"{t:.1f} ({origin}): {rejected:,} unknown")
+
+    def _slider_moved(self, value: int) -> None:
+        if self.session is None:
+            return
+        self._show_threshold(self._max_distance * value / SLIDER_STEPS)
+        self._apply_timer.start()
+
+    def _apply_threshold(self) -> None:
+        if self.session is not None:
+            self.session.set_threshold(self._max_distance * self.slider.value() / SLIDER_STEPS)
+
+    def _default_threshold(self) -> None:
+        if self.session is not None:
+            self.session.set_threshold(None)
+
+    def _teach_toggled(self, on: bool) -> None:
+        if self.session is not None:
+            self.session.teach = on
+
+    # -- reviewing ---------------------------------------------------------------------
+    def review(self, kind: str, class_id: int = -1) -> int:
+        """Review the selection (or the current item); the selection moves to the next item."""
+        s = self.session
+        if s is None:
+            return 0
+        items = self.view.selected_items()
+        if not items and self.view.currentIndex().isValid():
+            items = [self.model.item(self.view.currentIndex().row())]
+        if not items:
+            return 0
+        first_row = min(self.model.row_of(i) for i in items)
+        changed = s.review(items, kind, class_id)
+        if self.model.rowCount():
+            row = min(max(first_row, 0), self.model.rowCount() - 1)
+            if self.model.sort != SORTS[0] and len(items) == 1 and self.model.row_of(items[0]) == row:
+                row = min(row + 1, self.model.rowCount() - 1)  # other orders don't move the item away
+            self.go_to(row)
+        return changed
+
+    def go_to(self, row: int, scroll: bool = True) -> None:
+        """Make ``row`` the current and only selected item."""
+        index = self.model.index(row)
+        flags = QItemSelectionModel.SelectionFlag
+        self.view.selectionModel().setCurrentIndex(index, flags.ClearAndSelect)
+        if scroll:
+            self.view.scrollTo(index)
+
+    def assign_number(self, n: int) -> int:
+        """Assign the selection to the class shown as number ``n``."""
+        if self.session is None:
+            return 0
+        record = self.session.controller.class_at(n)
+        if record is None:
+            return 0
+        return self.review("assign", record.id)

@@ -1,0 +1,139 @@
+"""Labeling a folder in the real window: label, review with keys, see the rest re-ranked, undo, export."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtTest import QTest
+
+from protoglyph.core.review import CONFIRMED, CORRECTED, FAILED, PREDICTED, UNKNOWN
+from protoglyph.core.shapes import draw_shape
+from protoglyph.gui.results_model import ResultRole
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+SHAPES = ("ring", "cross", "triangle")
+
+
+def glyph_folder(root: Path) -> Path:
+    rng = np.random.default_rng(5)
+    folder = root / "glyphs"
+    (folder / "more").mkdir(parents=True)
+    for shape in SHAPES:
+        for k in range(4):
+            where = folder / "more" if k == 3 else folder
+            cv2.imwrite(str(where / f"{shape}{k}.png"), draw_shape(shape, rng, size=105, pen=4))
+    (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really an image")
+    return folder
+
+
+def snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
+    files = [p for p in folder.rglob("*") if p.is_file()]
+    return {str(p.relative_to(folder)): (p.read_bytes(), p.stat().st_mtime_ns) for p in files}
+
+
+def label(window, qtbot, folder: Path):  # type: ignore[no-untyped-def]
+    window.label_folder(folder)
+    qtbot.waitUntil(lambda: not window.batch.busy(), timeout=30000)
+    return window.batch.session
+
+
+def click(view, row: int) -> None:  # type: ignore[no-untyped-def]
+    index = view.model().index(row, 0)
+    view.scrollTo(index)
+    QTest.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=view.visualRect(index).center())
+
+
+def class_number(window, name: str) -> int:  # type: ignore[no-untyped-def]
+    return [c.name for c in window.controller.workspace.classes()].index(name) + 1
+
+
+def test_label_a_folder_review_with_keys_and_export(window, qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    folder = glyph_folder(tmp_path)
+    before_files = snapshot(folder)
+    session = label(window, qtbot, folder)
+    panel, model = window.results, window.results.model
+    assert window.tabs.currentWidget() is panel and model.rowCount() == 13
+    statuses = [model.index(r).data(ResultRole.STATUS) for r in range(13)]
+    assert statuses[-1] == FAILED and all(s in (PREDICTED, UNKNOWN) for s in statuses[:-1])
+    labels = {session.table.paths[model.item(r)]: model.index(r).data(ResultRole.LABEL) for r in range(12)}
+    assert labels["ring0.png"] == "Ring" and labels["more/cross3.png"] == "Cross"
+    conf = [model.index(r).data(ResultRole.CONFIDENCE) for r in range(12)]
+    assert conf == sorted(conf)  # least certain first
+    assert "not an image" in model.index(12).data(Qt.ItemDataRole.ToolTipRole) or "damaged" in \
+        model.index(12).data(Qt.ItemDataRole.ToolTipRole)
+
+    # Correct the least certain item with a number key: it is taught, the rest re-ranked.
+    ws = window.controller.workspace
+    item = model.item(0)
+    predicted = ws.class_record(int(session.results.best[item])).name
+    target = "Star" if predicted != "Star" else "Zigzag"
+    target_id = ws.classes()[class_number(window, target) - 1].id
+    examples_before = ws.example_count(target_id)
+    confidence_before = session.results.confidence.copy()
+    column = session.results.keys.index(target_id)
+    distance_before = session.results.distances[:, column].copy()
+    click(panel.view, 0)
+    QTest.keyClick(panel.view, Qt.Key(int(Qt.Key.Key_0) + class_number(window, target)))
+    assert session.table.review[item] == 2 and session.table.person_class[item] == target_id
+    assert ws.example_count(target_id) == examples_before + 1
+    others = np.arange(len(session.table)) != item
+    moved = np.abs(session.results.distances[others, column] - distance_before[others])
+    assert moved.min() > 1e-3  # every other item was compared with the moved prototype again
+    row = model.row_of(item)
+    assert model.index(row).data(ResultRole.STATUS) == CORRECTED and row == 11  # after the items still to review
+    assert model.index(row).data(ResultRole.LABEL) == target
+    assert panel.view.currentIndex().row() == 0 and model.item(0) != item  # moved on to the next
+
+    # Undo takes back both the review and the example.
+    QTest.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert session.table.review[item] == 0 and ws.example_count(target_id) == examples_before
+    np.testing.assert_allclose(session.results.confidence, confidence_before, atol=1e-5)
+
+    # Enter confirms the current item's prediction; U says "none of these".
+    click(panel.view, 0)
+    first = model.item(0)
+    QTest.keyClick(panel.view, Qt.Key.Key_Return)
+    assert session.table.review[first] in (1, 3)
+    assert panel.view.selected_items() == [model.item(0)]  # moved on to the next item
+    second = model.item(0)
+    QTest.keyClick(panel.view, Qt.Key.Key_U)
+    assert session.table.review[second] == 3 and model.index(model.row_of(second)).data(ResultRole.LABEL) == "unknown"
+    # Reviews are stored in the project: they are there after the project is reopened.
+    assert ws.project.query("SELECT COUNT(*) FROM batch_items WHERE review IS NOT NULL").fetchone()[0] == 2
+
+    # Export: a CSV of every item, and a folder per class (copy), leaving the source untouched.
+    window.exports.export(session, choice=0, target=tmp_path / "labels.csv")
+    with open(tmp_path / "labels.csv", newline="", encoding="utf-8") as f:
+        rows = {r["path"]: r for r in csv.DictReader(f)}
+    assert len(rows) == 13 and rows["broken.png"]["status"] == "error" and rows["broken.png"]["reason"]
+    marked = rows[session.table.paths[second]]
+    assert marked["status"] == "unknown" and marked["reviewed"] == "yes"
+    assert rows["ring0.png"]["label"] == "Ring"
+    out = tmp_path / "by class"
+    window.exports.export(session, choice=2, target=out)
+    qtbot.waitUntil(lambda: not window.exports.busy, timeout=10000)
+    assert (out / "Ring" / "ring0.png").read_bytes() == (folder / "ring0.png").read_bytes()
+    assert sum(1 for p in out.rglob("*.png")) == sum(1 for r in rows.values() if r["label"])
+    assert snapshot(folder) == before_files
+
+
+def test_labeling_again_resumes_and_relabels_changed_files(window, qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    folder = glyph_folder(tmp_path)
+    session = label(window, qtbot, folder)
+    session.review([session.table.paths.index("ring1.png")], "confirm")
+    rng = np.random.default_rng(9)
+    cv2.imwrite(str(folder / "ring0.png"), draw_shape("star", rng, size=105, pen=4))  # changed content
+    (folder / "cross0.png").unlink()
+    session = label(window, qtbot, folder)
+    assert "labeled 1 new or changed" in window.statusBar().currentMessage().lower().replace(",", "")
+    paths = session.table.paths
+    assert "cross0.png" not in paths and len(paths) == 12
+    ring0, ring1 = paths.index("ring0.png"), paths.index("ring1.png")
+    names = {c.id: c.name for c in window.controller.workspace.classes()}
+    assert names[int(session.results.best[ring0])] == "Star"
+    assert session.table.review[ring1] == CONFIRMED  # reviews of unchanged files are kept
