@@ -119,6 +119,12 @@ def run(args: argparse.Namespace) -> int:
         raise Failure(f"no such folder: {folder}")
     if args.jobs < 1:
         raise Failure("--jobs must be at least 1")
+    # Checked before any work, not only when the CSV is written: a mistyped --out would
+    # otherwise be found after an hour of labeling (and, without --project, lose it).
+    if args.out.is_dir():
+        raise Failure(f"--out {args.out} is a folder; give a file name, e.g. {args.out / 'labels.csv'}")
+    if not args.out.parent.is_dir():
+        raise Failure(f"cannot write {args.out}: the folder {args.out.parent} does not exist")
     try:
         session = EncoderSession(args.model)
     except ModelError as exc:
@@ -140,7 +146,8 @@ def run(args: argparse.Namespace) -> int:
         if not keys:
             where = args.project or args.examples
             raise Failure(f"{where} has no classes with examples; add a few examples per class first")
-        entries = list_folder(folder)
+        out = args.out.resolve()
+        entries = [e for e in list_folder(folder) if (folder / e.path).resolve() != out]  # an earlier CSV
         if not entries:
             raise Failure(f"{folder} holds no files to label", 1)
         table = read_batch(project.path if project else None, folder, entries, model_key, session.embedding_size)

@@ -126,7 +126,9 @@ def embed_chunk(session: EncoderSession, folder: str, chunk: Sequence[tuple[int,
         except Exception as exc:  # a decoder's own failure must not end the batch
             errors.append((index, f"could not be decoded ({type(exc).__name__}: {str(exc)[:200]})"))
     inputs = pp.preprocess_batch(images, session.input_size)
-    blank = ~inputs.reshape(len(images), -1).any(axis=1)
+    # any() over the pixel axes, not a reshape to (n, -1): numpy cannot infer -1 when n is 0,
+    # which is every chunk in which no file could be read at all.
+    blank = ~inputs.any(axis=(1, 2))
     errors.extend((ok[i], BLANK) for i in np.flatnonzero(blank))
     keep = np.flatnonzero(~blank)
     vectors = session.embed_inputs(inputs[keep]).astype(np.float16)
@@ -137,9 +139,15 @@ def embed_chunk(session: EncoderSession, folder: str, chunk: Sequence[tuple[int,
 _worker_session: EncoderSession | None = None
 
 
+#: Images per ``session.run`` in a worker. Small batches are as fast per image on one thread
+#: (measured: 206 us at 8, 241 us at 256) and keep the activations, and so each worker's
+#: memory, small (106 instead of 315 MB peak at 256).
+WORKER_BATCH = 16
+
+
 def _start_worker(model_path: str) -> None:
     global _worker_session
-    _worker_session = EncoderSession(model_path, threads=1)
+    _worker_session = EncoderSession(model_path, threads=1, batch_size=WORKER_BATCH)
 
 
 def _work(folder: str, chunk: list[tuple[int, str]], max_pixels: int) -> ChunkResult:

@@ -67,16 +67,19 @@ class BatchTable:
         return len(self.paths)
 
     def apply(self, result: ChunkResult) -> None:
-        """Take in one finished chunk."""
+        """Take in one finished chunk.
+
+        Reviews are left as they are: a new or changed file has none (:func:`read_batch`
+        restores a review only for an unchanged file), and an unchanged file embedded again
+        for a new encoder keeps the person's.
+        """
         self.embeddings[result.indices] = result.embeddings
         self.state[result.indices] = DONE
+        for i in result.indices:
+            self.errors.pop(int(i), None)
         for index, reason in result.errors:
             self.state[index] = ERROR
             self.errors[index] = reason
-        touched = np.concatenate([result.indices, np.array([i for i, _ in result.errors], np.int64)])
-        self.review[touched] = 0
-        self.person_class[touched] = -1
-        self.example_id[touched] = -1
 
 
 def folder_key(folder: Path) -> str:
@@ -89,7 +92,9 @@ def read_batch(project_path: Path | None, folder: Path, entries: Sequence[FileEn
 
     Opens its own read-only connection, so it may run on a worker thread while the project is
     open elsewhere. Files whose size, modification time and model match a stored result are
-    DONE (or ERROR) with the stored data; the rest are PENDING and listed in ``todo``.
+    DONE (or ERROR) with the stored data; the rest are PENDING and listed in ``todo``. An
+    unchanged file embedded by another model (the app was updated) is PENDING but keeps its
+    review: the person's label is about the file, and must not be lost to an update.
     """
     table = BatchTable.fresh(folder, entries, dim)
     if project_path is None:
@@ -114,17 +119,17 @@ def read_batch(project_path: Path | None, folder: Path, entries: Sequence[FileEn
                 continue
             if i not in todo or table.sizes[i] != size or table.mtimes[i] != mtime:
                 continue
+            table.review[i] = REVIEW_CODES.get(review or "", 0)
+            table.person_class[i] = -1 if class_id is None else class_id
+            table.example_id[i] = -1 if example_id is None else example_id
             if error is not None:
                 table.state[i], table.errors[i] = ERROR, error
             elif model == model_key and blob is not None and len(blob) == 2 * dim:
                 table.state[i] = DONE
                 table.embeddings[i] = np.frombuffer(blob, np.float16)
             else:
-                continue
+                continue  # another model's embedding: embedded again, review kept
             todo.discard(i)
-            table.review[i] = REVIEW_CODES.get(review or "", 0)
-            table.person_class[i] = -1 if class_id is None else class_id
-            table.example_id[i] = -1 if example_id is None else example_id
     except sqlite3.DatabaseError as exc:
         raise ProjectError(project_path, f"the labeling results cannot be read ({exc})") from exc
     finally:
@@ -149,22 +154,25 @@ class BatchStore:
         return self._batch_id
 
     def save(self, table: BatchTable, indices: Sequence[int] | np.ndarray, model_key: str) -> None:
-        """Store the results of ``indices`` (DONE or ERROR items of ``table``)."""
-        rows: list[tuple[str, int, int, bytes | None, str | None, str | None]] = []
+        """Store the results of ``indices`` (DONE or ERROR items of ``table``), with their reviews
+        as the table has them: none for a new or changed file, so a stored one is dropped."""
+        rows: list[tuple[object, ...]] = []
         for i in map(int, indices):
             path, size, mtime = table.paths[i], int(table.sizes[i]), int(table.mtimes[i])
+            c, e = int(table.person_class[i]), int(table.example_id[i])
+            review = (REVIEW_NAMES.get(int(table.review[i])), None if c < 0 else c, None if e < 0 else e)
             if table.state[i] == DONE:
-                rows.append((path, size, mtime, table.embeddings[i].tobytes(), model_key, None))
+                rows.append((path, size, mtime, table.embeddings[i].tobytes(), model_key, None, *review))
             else:
-                rows.append((path, size, mtime, None, None, table.errors.get(i, "could not be used")))
+                rows.append((path, size, mtime, None, None, table.errors.get(i, "could not be used"), *review))
         with self.project.transaction() as db:
             batch = self._batch(db)
             db.executemany(
-                "INSERT INTO batch_items (batch_id, path, size, mtime_ns, embedding, embedding_model, error) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (batch_id, path) DO UPDATE SET size = excluded.size, "
-                "mtime_ns = excluded.mtime_ns, embedding = excluded.embedding, embedding_model = "
-                "excluded.embedding_model, error = excluded.error, review = NULL, class_id = NULL, "
-                "example_id = NULL", [(batch, *r) for r in rows])
+                "INSERT INTO batch_items (batch_id, path, size, mtime_ns, embedding, embedding_model, error, review, "
+                "class_id, example_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (batch_id, path) DO UPDATE "
+                "SET size = excluded.size, mtime_ns = excluded.mtime_ns, embedding = excluded.embedding, "
+                "embedding_model = excluded.embedding_model, error = excluded.error, review = excluded.review, "
+                "class_id = excluded.class_id, example_id = excluded.example_id", [(batch, *r) for r in rows])
 
     def remove(self, paths: Sequence[str]) -> None:
         """Forget stored results of files that are no longer in the folder."""

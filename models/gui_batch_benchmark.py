@@ -1,0 +1,177 @@
+"""Folder labeling through the real window: throughput, event-loop stalls, memory, re-ranking.
+
+    python -m models.gui_batch_benchmark FOLDER [--project P] [--runs 3]
+
+Opens the main window (offscreen unless ``QT_QPA_PLATFORM`` says otherwise) on a fresh copy
+of a project made from 20 Omniglot evaluation characters x 5 drawings, labels FOLDER with
+File ▸ Label a Folder, and reports:
+
+- images/s from the start of labeling to the end (listing, workers, storing, the grid);
+- the longest gap between two turns of the event loop while it ran (a 1-ms timer notes every
+  turn; a gap is time the window could not answer the person);
+- peak RSS of the app's process and of its worker processes (``VmHWM``);
+- after labeling: one correction by key (1 on the least certain item, teaching on), from the
+  key press until the re-ranked grid is ready: median of 7.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import zipfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+
+def examples_project(path: Path, session, data: str | None = None):  # type: ignore[no-untyped-def]
+    """A project with 20 evaluation characters x 5 drawings (the benchmark's support set)."""
+    from models.omniglot import data_dir, list_drawings, zip_path
+    from protoglyph.core.project import Project
+    from protoglyph.core.workspace import Workspace
+
+    source = zip_path(data_dir(data), "images_evaluation")
+    drawings = list_drawings(source)
+    characters = sorted({d.character for d in drawings})[:20]
+    ws = Workspace(Project.create(path), session)
+    with zipfile.ZipFile(source) as archive:
+        for character in characters:
+            record = ws.add_class(character.replace("/", " "))
+            images = [cv2.imdecode(np.frombuffer(archive.read(d.member), np.uint8), cv2.IMREAD_GRAYSCALE)
+                      for d in drawings if d.character == character][:5]
+            ws.add_examples(record.id, ws.prepare(images, ["benchmark"] * len(images)))
+    return ws
+
+
+class MemoryWatch(threading.Thread):
+    """Peak RSS (VmHWM) of this process and of its children, read every 50 ms."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.peaks: dict[int, int] = {}
+        self.running = True
+
+    def run(self) -> None:
+        me = os.getpid()
+        while self.running:
+            for pid in [me, *self._children(me)]:
+                kb = self._hwm(pid)
+                if kb:
+                    self.peaks[pid] = max(self.peaks.get(pid, 0), kb)
+            time.sleep(0.05)
+
+    @staticmethod
+    def _children(pid: int) -> list[int]:
+        out = []
+        for task in Path(f"/proc/{pid}/task").glob("*"):
+            with contextlib.suppress(OSError):
+                out += [int(c) for c in (task / "children").read_text().split()]
+        return out
+
+    @staticmethod
+    def _hwm(pid: int) -> int:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+        except OSError:
+            pass
+        return 0
+
+
+def run_once(folder: Path, template: Path, session) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    from PySide6.QtCore import QElapsedTimer, Qt, QTimer
+    from PySide6.QtTest import QTest
+
+    from protoglyph.core.project import Project
+    from protoglyph.core.workspace import Workspace
+    from protoglyph.gui.app import application
+    from protoglyph.gui.controller import ProjectController
+    from protoglyph.gui.main_window import MainWindow
+    from protoglyph.gui.settings import AppSettings
+
+    app = application()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "bench.protoglyph"
+        shutil.copy(template, path)
+        ws = Workspace(Project.open(path), session)
+        window = MainWindow(ProjectController(ws), AppSettings())
+        window.resize(1280, 800)
+        window.show()
+        app.processEvents()
+        gaps: list[float] = []
+        clock = QElapsedTimer()
+        ticker = QTimer()
+        ticker.setInterval(1)
+
+        def tick() -> None:
+            gaps.append(clock.restart())
+
+        ticker.timeout.connect(tick)
+        watch = MemoryWatch()
+        watch.start()
+        clock.start()
+        ticker.start()
+        start = time.perf_counter()
+        window.label_folder(folder)
+        while window.batch.busy():
+            app.processEvents()
+            time.sleep(0.0005)
+        app.processEvents()
+        elapsed = time.perf_counter() - start
+        ticker.stop()
+        watch.running = False
+        watch.join()
+        me = os.getpid()
+        workers = [kb for pid, kb in watch.peaks.items() if pid != me]
+        session_ = window.batch.session
+        assert session_ is not None
+        n = len(session_.table)
+        panel = window.results
+        rerank = []
+        for _ in range(7):
+            panel.go_to(0)
+            t0 = time.perf_counter()
+            QTest.keyClick(panel.view, Qt.Key.Key_1)
+            rerank.append(time.perf_counter() - t0)
+        window.close()
+        ws.project.close()
+    return {"images": n, "seconds": elapsed, "rate": n / elapsed, "stall_ms": max(gaps[1:] or [0.0]),
+            "main_mb": watch.peaks.get(me, 0) / 1024, "worker_mb": max(workers or [0]) / 1024,
+            "rerank_ms": 1000 * statistics.median(rerank)}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("folder", type=Path)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--data", help="Omniglot folder (default $PROTOGLYPH_OMNIGLOT or ../shared/omniglot)")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from protoglyph.core.encoder import EncoderSession
+
+    session = EncoderSession()
+    with tempfile.TemporaryDirectory() as tmp:
+        template = Path(tmp) / "template.protoglyph"
+        examples_project(template, session, args.data).project.close()
+        runs = [run_once(args.folder, template, session) for _ in range(args.runs)]
+    med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+    print(f"GUI labeling of {int(med['images']):,} images, {args.runs} runs (median; a fresh project each run)")
+    print(f"  throughput          {med['rate']:8,.0f} images/s ({med['seconds']:.1f} s)")
+    print(f"  longest stall       {max(r['stall_ms'] for r in runs):8.1f} ms (worst run; median {med['stall_ms']:.1f})")
+    print(f"  peak RSS, app       {max(r['main_mb'] for r in runs):8.0f} MB; largest worker "
+          f"{max(r['worker_mb'] for r in runs):.0f} MB")
+    print(f"  one correction (key 1, teach) → re-ranked grid: {med['rerank_ms']:.1f} ms")
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()

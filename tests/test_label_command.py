@@ -1,0 +1,234 @@
+"""``protoglyph label``: a folder labeled from the command line, against a folder of examples or a
+project (whose stored results make a second run free), and every way it can refuse to start."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+
+from protoglyph.cli import main
+from protoglyph.core import batch
+from protoglyph.core.batch_store import labeled_folders
+from protoglyph.core.project import Project
+from protoglyph.core.shapes import draw_shape
+from protoglyph.core.starter import create_starter_project
+
+
+def write_png(path: Path, image: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    assert cv2.imwrite(str(path), image)
+
+
+def drawing(shape: str, seed: int) -> np.ndarray:
+    return draw_shape(shape, np.random.default_rng(seed), size=64)
+
+
+def read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = list(csv.reader(f))
+    return rows[0], [dict(zip(rows[0], r, strict=True)) for r in rows[1:]]
+
+
+@pytest.fixture
+def examples(tmp_path: Path) -> Path:
+    """A folder per class: ring/ and cross/, three drawings each."""
+    folder = tmp_path / "examples"
+    for shape in ("ring", "cross"):
+        for k in range(3):
+            write_png(folder / shape / f"{k}.png", drawing(shape, 10 + k))
+    return folder
+
+
+@pytest.fixture
+def scans(tmp_path: Path) -> Path:
+    """New rings and crosses (one in a subfolder) and one broken file."""
+    folder = tmp_path / "scans"
+    for k in range(3):
+        write_png(folder / f"ring{k}.png", drawing("ring", 100 + k))
+        write_png(folder / f"cross{k}.png", drawing("cross", 200 + k))
+    write_png(folder / "more" / "ring9.png", drawing("ring", 109))
+    (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)
+    return folder
+
+
+@pytest.fixture
+def embedded(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The paths the command reads and embeds (in this process: small folders are not sent to workers)."""
+    paths: list[str] = []
+    real = batch.embed_chunk
+
+    def counting(session: Any, folder: str, chunk: Any, max_pixels: int = batch.MAX_PIXELS) -> Any:
+        paths.extend(p for _, p in chunk)
+        return real(session, folder, chunk, max_pixels)
+
+    monkeypatch.setattr(batch, "embed_chunk", counting)
+    return paths
+
+
+def label(*args: Any) -> int:
+    return main(["label", *map(str, args)])
+
+
+def test_labels_a_folder_against_a_folder_of_examples(
+        examples: Path, scans: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "labels.csv"
+    assert label(scans, "--examples", examples, "--out", out) == 0
+    err = capsys.readouterr().err
+    assert f"8 images → {out}" in err and "Traceback" not in err
+    header, rows = read_csv(out)
+    assert ",".join(header).startswith("path,label,confidence,status")
+    by_path = {r["path"]: r for r in rows}
+    assert sorted(by_path) == sorted([*(f"ring{k}.png" for k in range(3)), *(f"cross{k}.png" for k in range(3)),
+                                      "more/ring9.png", "broken.png"])
+    for path, row in by_path.items():
+        if path == "broken.png":
+            assert (row["label"], row["confidence"], row["status"]) == ("", "", "error")
+            assert "damaged" in row["reason"]
+        else:
+            expected = "ring" if "ring" in path else "cross"
+            assert (row["label"], row["status"]) == (expected, "predicted"), row
+            assert 0.5 < float(row["confidence"]) <= 1.0 and row["reason"] == ""
+
+
+def test_threshold_zero_calls_everything_unknown(
+        examples: Path, scans: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "labels.csv"
+    assert label(scans, "--examples", examples, "--out", out, "--threshold", 0) == 0
+    _, rows = read_csv(out)
+    assert {r["status"] for r in rows if r["path"] != "broken.png"} == {"unknown"}
+    assert {r["label"] for r in rows} == {""}
+    assert "7 unknown, 1 error" in capsys.readouterr().err
+
+
+def test_a_project_keeps_the_results_so_a_second_run_reads_nothing(
+        scans: Path, tmp_path: Path, encoder: Any, embedded: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    project = tmp_path / "starter.protoglyph"
+    create_starter_project(project, encoder).project.close()
+    first, second = tmp_path / "first.csv", tmp_path / "second.csv"
+
+    assert label(scans, "--project", project, "--out", first) == 0
+    assert "8 images read and embedded" in capsys.readouterr().err
+    assert sorted(embedded) == sorted(p.relative_to(scans).as_posix() for p in scans.rglob("*.png"))
+    _, rows = read_csv(first)
+    labels = {r["path"]: r["label"] for r in rows}
+    assert labels["ring0.png"] == labels["more/ring9.png"] == "Ring" and labels["cross1.png"] == "Cross"
+    opened = Project.open(project)
+    try:
+        assert labeled_folders(opened) == [(str(scans.resolve()), 8)]
+    finally:
+        opened.close()
+
+    embedded.clear()
+    assert label(scans, "--project", project, "--out", second) == 0
+    err = capsys.readouterr().err
+    assert embedded == [] and "read and embedded" not in err
+    assert second.read_bytes() == first.read_bytes()
+
+    # A new file alone is read on the next run.
+    write_png(scans / "cross9.png", drawing("cross", 209))
+    assert label(scans, "--project", project, "--out", second, "--quiet") == 0
+    assert embedded == ["cross9.png"]
+    _, rows = read_csv(second)
+    assert len(rows) == 9 and {r["path"]: r["label"] for r in rows}["cross9.png"] == "Cross"
+
+
+def test_help(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as stop:
+        main(["label", "--help"])
+    assert stop.value.code == 0
+    out = capsys.readouterr().out
+    assert "protoglyph label" in out and "--project" in out and "--examples" in out and "--threshold" in out
+
+
+# -- refusing to start, and failing --------------------------------------------------
+def test_no_such_folder(examples: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    missing = tmp_path / "nowhere"
+    assert label(missing, "--examples", examples, "--out", tmp_path / "o.csv") == 2
+    assert str(missing) in capsys.readouterr().err
+    assert not (tmp_path / "o.csv").exists()
+
+
+def test_a_project_without_examples(scans: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    empty = tmp_path / "empty.protoglyph"
+    Project.create(empty).close()
+    assert label(scans, "--project", empty, "--out", tmp_path / "o.csv") == 2
+    assert "no classes with examples" in capsys.readouterr().err
+    with_class = Project.open(empty)
+    with_class.add_class("Lonely", "#112233")
+    with_class.close()
+    assert label(scans, "--project", empty, "--out", tmp_path / "o.csv") == 2
+    assert not (tmp_path / "o.csv").exists()
+
+
+def test_a_broken_model(examples: Path, scans: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    model = tmp_path / "broken.onnx"
+    model.write_bytes(b"not a model at all" * 10)
+    assert label(scans, "--examples", examples, "--out", tmp_path / "o.csv", "--model", model) == 2
+    err = capsys.readouterr().err
+    assert "encoder model" in err and str(model) in err and "Traceback" not in err
+
+
+def test_examples_without_images(scans: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    examples = tmp_path / "examples"
+    (examples / "ring").mkdir(parents=True)
+    (examples / "ring" / "readme.txt").write_text("no images here")
+    assert label(scans, "--examples", examples, "--out", tmp_path / "o.csv") == 2
+    assert "no classes with examples" in capsys.readouterr().err
+    assert label(scans, "--examples", tmp_path / "missing", "--out", tmp_path / "o.csv") == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_an_empty_folder(examples: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / ".hidden.png").write_bytes(b"x")
+    assert label(empty, "--examples", examples, "--out", tmp_path / "o.csv") == 1
+    assert "no files to label" in capsys.readouterr().err
+
+
+def test_a_folder_of_broken_files_still_gets_its_csv(
+        examples: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    (folder / "a.png").write_bytes(b"")
+    (folder / "b.jpg").write_text("text")
+    write_png(folder / "c.png", np.full((40, 40), 255, np.uint8))  # blank
+    out = tmp_path / "o.csv"
+    assert label(folder, "--examples", examples, "--out", out) == 1
+    _, rows = read_csv(out)
+    assert [(r["path"], r["status"]) for r in rows] == [("a.png", "error"), ("b.jpg", "error"), ("c.png", "error")]
+    assert all(r["reason"] for r in rows)
+    assert "3 error" in capsys.readouterr().err
+
+
+def test_out_in_a_missing_folder_is_refused_before_any_work(
+        examples: Path, scans: Path, tmp_path: Path, embedded: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "no" / "such" / "labels.csv"
+    assert label(scans, "--examples", examples, "--out", out) == 2
+    err = capsys.readouterr().err
+    assert str(out.parent) in err and "does not exist" in err and "Traceback" not in err
+    assert embedded == [] and not out.parent.exists()
+    assert label(scans, "--examples", examples, "--out", tmp_path) == 2
+    assert "is a folder" in capsys.readouterr().err
+
+
+def test_a_project_that_is_not_a_project_is_left_alone(
+        scans: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    fake = tmp_path / "fake.protoglyph"
+    content = b"SQLite format 3\x00" + bytes(range(256)) * 8
+    fake.write_bytes(content)
+    mtime = fake.stat().st_mtime_ns
+    assert label(scans, "--project", fake, "--out", tmp_path / "o.csv") == 2
+    err = capsys.readouterr().err
+    assert "project cannot be used" in err and str(fake) in err
+    assert fake.read_bytes() == content and fake.stat().st_mtime_ns == mtime
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fake.protoglyph", "scans"]  # no backup, no journal
+    text = tmp_path / "notes.protoglyph"
+    text.write_text("just some notes")
+    assert label(scans, "--project", text, "--out", tmp_path / "o.csv") == 2
+    assert text.read_text() == "just some notes"
