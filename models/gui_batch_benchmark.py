@@ -28,12 +28,12 @@ import time
 import zipfile
 from pathlib import Path
 
-import cv2
-import numpy as np
-
 
 def examples_project(path: Path, session, data: str | None = None):  # type: ignore[no-untyped-def]
     """A project with 20 evaluation characters x 5 drawings (the benchmark's support set)."""
+    import cv2  # here, not at the top: protoglyph must be imported before numpy (thread settings)
+    import numpy as np
+
     from models.omniglot import data_dir, list_drawings, zip_path
     from protoglyph.core.project import Project
     from protoglyph.core.workspace import Workspace
@@ -88,7 +88,7 @@ class MemoryWatch(threading.Thread):
 
 
 def run_once(folder: Path, template: Path, session) -> dict[str, float]:  # type: ignore[no-untyped-def]
-    from PySide6.QtCore import QElapsedTimer, Qt, QTimer
+    from PySide6.QtCore import QElapsedTimer, QEventLoop, Qt, QTimer
     from PySide6.QtTest import QTest
 
     from protoglyph.core.project import Project
@@ -120,12 +120,12 @@ def run_once(folder: Path, template: Path, session) -> dict[str, float]:  # type
         watch.start()
         clock.start()
         ticker.start()
+        loop = QEventLoop()
+        window.batch.finished.connect(loop.quit)
         start = time.perf_counter()
         window.label_folder(folder)
-        while window.batch.busy():
-            app.processEvents()
-            time.sleep(0.0005)
-        app.processEvents()
+        if window.batch.busy():
+            loop.exec()
         elapsed = time.perf_counter() - start
         ticker.stop()
         watch.running = False

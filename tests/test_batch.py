@@ -482,7 +482,7 @@ def test_arriving_rows_are_predicted() -> None:
     table = results.table
     table.embeddings[7] = np.array([0, 3.8, 0, 0], np.float16)
     table.state[7] = DONE
-    assert results.best[7] == 10  # still the prediction of the empty row
+    assert results.best[7] == -1  # a waiting item has no prediction yet
     results.update_rows(np.array([7]))
     assert results.best[7] == 30 and results.labels()[7] == 30 and results.confidence[7] > 0.5
 

@@ -148,10 +148,27 @@ class BatchStore:
         self._batch_id: int | None = None if row is None else int(row[0])
 
     def _batch(self, db: sqlite3.Connection) -> int:
+        # Another connection (the labeling thread's) may have made the row since we looked.
         if self._batch_id is None:
-            cur = db.execute("INSERT INTO batches (folder, created) VALUES (?, ?)", (self.folder, now()))
-            self._batch_id = int(cur.lastrowid or 0)
+            db.execute("INSERT OR IGNORE INTO batches (folder, created) VALUES (?, ?)", (self.folder, now()))
+            self._batch_id = int(db.execute("SELECT id FROM batches WHERE folder = ?", (self.folder,)).fetchone()[0])
         return self._batch_id
+
+    def save_chunk(self, table: BatchTable, chunk: ChunkResult, model_key: str) -> None:
+        """Store a chunk as it arrives from the workers, before ``table.apply`` (the embeddings
+        come from the chunk), so that a thread of its own can do it while the window takes
+        the chunk in."""
+        rows: list[tuple[object, ...]] = [
+            (table.paths[int(i)], int(table.sizes[i]), int(table.mtimes[i]), vector.tobytes(), model_key, None,
+             *self._review(table, int(i))) for i, vector in zip(chunk.indices, chunk.embeddings, strict=True)]
+        rows += [(table.paths[i], int(table.sizes[i]), int(table.mtimes[i]), None, None, reason,
+                  *self._review(table, i)) for i, reason in chunk.errors]
+        self._upsert(rows)
+
+    @staticmethod
+    def _review(table: BatchTable, i: int) -> tuple[str | None, int | None, int | None]:
+        c, e = int(table.person_class[i]), int(table.example_id[i])
+        return REVIEW_NAMES.get(int(table.review[i])), None if c < 0 else c, None if e < 0 else e
 
     def save(self, table: BatchTable, indices: Sequence[int] | np.ndarray, model_key: str) -> None:
         """Store the results of ``indices`` (DONE or ERROR items of ``table``), with their reviews
@@ -159,12 +176,15 @@ class BatchStore:
         rows: list[tuple[object, ...]] = []
         for i in map(int, indices):
             path, size, mtime = table.paths[i], int(table.sizes[i]), int(table.mtimes[i])
-            c, e = int(table.person_class[i]), int(table.example_id[i])
-            review = (REVIEW_NAMES.get(int(table.review[i])), None if c < 0 else c, None if e < 0 else e)
             if table.state[i] == DONE:
-                rows.append((path, size, mtime, table.embeddings[i].tobytes(), model_key, None, *review))
+                vector = table.embeddings[i].tobytes()
+                rows.append((path, size, mtime, vector, model_key, None, *self._review(table, i)))
             else:
-                rows.append((path, size, mtime, None, None, table.errors.get(i, "could not be used"), *review))
+                reason = table.errors.get(i, "could not be used")
+                rows.append((path, size, mtime, None, None, reason, *self._review(table, i)))
+        self._upsert(rows)
+
+    def _upsert(self, rows: Sequence[tuple[object, ...]]) -> None:
         with self.project.transaction() as db:
             batch = self._batch(db)
             db.executemany(
@@ -176,11 +196,11 @@ class BatchStore:
 
     def remove(self, paths: Sequence[str]) -> None:
         """Forget stored results of files that are no longer in the folder."""
-        if self._batch_id is None or not paths:
+        if not paths:
             return
         with self.project.transaction() as db:
-            db.executemany("DELETE FROM batch_items WHERE batch_id = ? AND path = ?",
-                           [(self._batch_id, p) for p in paths])
+            batch = self._batch(db)
+            db.executemany("DELETE FROM batch_items WHERE batch_id = ? AND path = ?", [(batch, p) for p in paths])
 
     def set_reviews(self, paths: Sequence[str], review: Sequence[int], class_id: Sequence[int],
                     example_id: Sequence[int]) -> None:

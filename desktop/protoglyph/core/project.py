@@ -170,6 +170,12 @@ class Project:
             raise ProjectError(p, f"could not be upgraded from schema {version}: {exc}") from exc
         return cls(p, db)
 
+    @classmethod
+    def attach(cls, path: Path | str) -> Project:
+        """A second connection to a project already opened (and checked) with :meth:`open`,
+        for a worker thread: SQLite connections are not shared between threads."""
+        return cls(Path(path), _connect(Path(path), "rw"))
+
     def close(self) -> None:
         self._db.close()
 

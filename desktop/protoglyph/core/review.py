@@ -16,7 +16,6 @@ import cv2
 import numpy as np
 
 from protoglyph.core.batch_store import DONE, ERROR, PENDING, BatchTable
-from protoglyph.core.classifier import softmax_probabilities
 from protoglyph.core.export import ResultRow
 
 #: Statuses shown to the person, in the order of :data:`STATUS_NAMES`.
@@ -88,15 +87,18 @@ class BatchResults:
         self._predict(indices)
 
     def _predict(self, rows: np.ndarray) -> None:
+        rows = rows[self.table.state[rows] == DONE]  # waiting and failed items have nothing to compare
         if not self.keys or not len(rows):
             self.best[rows], self.confidence[rows], self.min_distance[rows] = -1, 0.0, np.inf
             return
         d = self.distances[rows]
         nearest = d.argmin(1)
-        p = softmax_probabilities(d, self.temperature)
+        d_min = d[np.arange(len(rows)), nearest]
+        # The softmax probability of the nearest class alone: 1 / sum_j exp(-(d_j - d_min) / T).
+        spread = np.exp((d_min[:, None] - d) / np.float32(self.temperature)).sum(1)
         self.best[rows] = np.asarray(self.keys, np.int64)[nearest]
-        self.confidence[rows] = p[np.arange(len(rows)), nearest]
-        self.min_distance[rows] = d[np.arange(len(rows)), nearest]
+        self.confidence[rows] = 1.0 / spread
+        self.min_distance[rows] = d_min
 
     # -- what the person sees ----------------------------------------------------------
     def status(self) -> np.ndarray:

@@ -1,9 +1,11 @@
-"""Labels a folder on the thread pool, shows progress (done / total, rate, time left) and Cancel
-in the status bar, and stores every finished chunk in the project on the GUI thread.
+"""Labels a folder on the thread pool and shows progress (done / total, rate, time left) and
+Cancel in the status bar.
 
-The job on the pool lists the folder, reads what the project already holds for it (with its
-own read-only connection) and then feeds worker processes; the GUI thread only takes in
-finished chunks (a few milliseconds each), so the window stays responsive throughout.
+The job on the pool lists the folder, reads what the project already holds for it, predicts
+the stored items, then feeds worker processes and stores every finished chunk, all with its
+own connection to the project file. The GUI thread only takes finished chunks into the
+arrays the results view reads (well under a millisecond each) and refreshes the view a few
+times a second, so the window stays responsive throughout.
 """
 
 from __future__ import annotations
@@ -16,41 +18,68 @@ from PySide6.QtCore import QObject, QRunnable, QThreadPool, QTimer, Signal
 from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QProgressBar, QPushButton
 
 from protoglyph.core.batch import ChunkResult, default_jobs, embed_files, list_folder
-from protoglyph.core.batch_store import BatchTable, read_batch
+from protoglyph.core.batch_store import BatchStore, read_batch
 from protoglyph.core.encoder import EncoderSession
+from protoglyph.core.project import Project
+from protoglyph.core.review import BatchResults
 from protoglyph.gui.batch_session import BatchSession
 from protoglyph.gui.controller import ProjectController
 
-#: Shortest time between two refreshes of the results view while a batch runs.
-REFRESH_MS = 300
+#: Time between two updates of the progress bar, and (at least) of the results view.
+PROGRESS_MS = 300
+REFRESH_MS = 1000
 
 
 class _Signals(QObject):
-    prepared = Signal(object)  # BatchTable
+    prepared = Signal(object)  # BatchResults
     chunk = Signal(object)  # ChunkResult
     finished = Signal(str)  # "" when done, "cancelled", or what went wrong
 
 
 class BatchJob(QRunnable):
-    def __init__(self, folder: Path, project_path: Path, encoder: EncoderSession, model_key: str, jobs: int) -> None:
+    """Everything of a labeling run that takes time, off the GUI thread.
+
+    ``keys``/``prototypes`` are a copy of the classifier's at the start; the window re-ranks
+    with the current ones when it takes the results in.
+    """
+
+    def __init__(self, folder: Path, project_path: Path, encoder: EncoderSession, model_key: str, jobs: int,
+                 keys: list[int], prototypes: np.ndarray) -> None:
         super().__init__()
         self.signals = _Signals()
         self.folder, self.project_path, self.encoder, self.model_key, self.jobs = (
             folder, project_path, encoder, model_key, jobs)
+        self.keys, self.prototypes = keys, prototypes
         self.cancelled = False
 
     def run(self) -> None:
         try:
-            entries = list_folder(self.folder)
-            table = read_batch(self.project_path, self.folder, entries, self.model_key, self.encoder.embedding_size)
-            todo = [(i, table.paths[i]) for i in table.todo]
-            self.signals.prepared.emit(table)
-            for chunk in embed_files(self.folder, todo, self.encoder, jobs=self.jobs,
-                                     should_stop=lambda: self.cancelled):
-                self.signals.chunk.emit(chunk)
+            self._label()
             self.signals.finished.emit("cancelled" if self.cancelled else "")
         except Exception as exc:  # reported to the window, never lost on a worker thread
             self.signals.finished.emit(f"{type(exc).__name__}: {exc}")
+
+    def _label(self) -> None:
+        entries = list_folder(self.folder)
+        table = read_batch(self.project_path, self.folder, entries, self.model_key, self.encoder.embedding_size)
+        results = BatchResults(table, self.encoder.info.temperature)
+        results.set_prototypes(self.keys, self.prototypes)
+        project = Project.attach(self.project_path)
+        try:
+            store = BatchStore(project, self.folder)
+            store.remove(table.vanished)
+            todo = set(table.todo)
+            listing_problems = [i for i in table.errors if i not in todo]
+            if listing_problems:
+                store.save(table, listing_problems, self.model_key)
+            self.signals.prepared.emit(results)
+            work = [(i, table.paths[i]) for i in table.todo]
+            for chunk in embed_files(self.folder, work, self.encoder, jobs=self.jobs,
+                                     should_stop=lambda: self.cancelled):
+                store.save_chunk(table, chunk, self.model_key)
+                self.signals.chunk.emit(chunk)
+        finally:
+            project.close()
 
 
 class BatchRunner(QObject):
@@ -80,6 +109,8 @@ class BatchRunner(QObject):
         self._refresh.timeout.connect(self._show_progress)
         self._started = 0.0
         self._done = self._total = 0
+        self._interval = REFRESH_MS
+        self._last_view = 0.0
 
     def busy(self) -> bool:
         return self.job is not None
@@ -89,7 +120,9 @@ class BatchRunner(QObject):
             self.window.statusBar().showMessage("A folder is being labeled; wait for it or cancel it.", 5000)
             return False
         ws = self.controller.workspace
-        job = BatchJob(folder, ws.project.path, ws.encoder, ws.model_key, self.jobs)
+        keys, prototypes = ws.classifier.prototypes()
+        job = BatchJob(folder, ws.project.path, ws.encoder, ws.model_key, self.jobs,
+                       [int(k) for k in keys], prototypes.copy())  # type: ignore[call-overload]
         job.signals.prepared.connect(self._prepared)
         job.signals.chunk.connect(self._chunk)
         job.signals.finished.connect(self._finished)
@@ -114,22 +147,17 @@ class BatchRunner(QObject):
             self.session.close()
             self.session = None
 
-    def _prepared(self, table: BatchTable) -> None:
+    def _prepared(self, results: BatchResults) -> None:
         if self.controller.workspace is not self._workspace:
             self.cancel()
             return
         if self.session is not None:
             self.session.close()
-        session = BatchSession(self.controller, table)
+        session = BatchSession(self.controller, results)
         session.running = True
-        session.store.remove(table.vanished)
-        todo = set(table.todo)
-        listing_problems = [i for i in table.errors if i not in todo]
-        if listing_problems:
-            session.store.save(table, listing_problems, self.controller.workspace.model_key)
         self.session = session
         self._started = time.perf_counter()
-        self._done, self._total = 0, len(table.todo)
+        self._done, self._total = 0, len(results.table.todo)
         self.progress.setRange(0, max(self._total, 1))
         self.progress.setValue(0)
         self.sessionStarted.emit(session)
@@ -138,14 +166,11 @@ class BatchRunner(QObject):
         session = self.session
         if session is None or self.controller.workspace is not self._workspace:
             return
-        table = session.table
-        table.apply(chunk)
-        touched = np.concatenate([chunk.indices, np.array([i for i, _ in chunk.errors], np.int64)])
-        session.store.save(table, touched, self.controller.workspace.model_key)
+        session.table.apply(chunk)
         session.chunk_arrived(chunk.indices)
         self._done += chunk.count
         if not self._refresh.isActive():
-            self._refresh.start(REFRESH_MS)
+            self._refresh.start(PROGRESS_MS)
 
     def _show_progress(self) -> None:
         self.progress.setValue(self._done)
@@ -153,8 +178,12 @@ class BatchRunner(QObject):
         rate = self._done / elapsed if elapsed > 0 else 0.0
         left = (self._total - self._done) / rate if rate > 0 else 0.0
         self.rate.setText(f"{rate:,.0f} images/s, {left:,.0f} s left")
-        if self.session is not None:
+        now = time.perf_counter()
+        if self.session is not None and 1000 * (now - self._last_view) >= self._interval:
             self.session.updated.emit()
+            self._last_view = time.perf_counter()
+            # A view of 100,000 items takes longer to refresh: refresh it less often.
+            self._interval = max(REFRESH_MS, round(20_000 * (self._last_view - now)))
 
     def _finished(self, message: str) -> None:
         self.job = None

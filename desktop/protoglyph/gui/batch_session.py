@@ -36,11 +36,12 @@ class BatchSession(QObject):
 
     updated = Signal()
 
-    def __init__(self, controller: ProjectController, table: BatchTable) -> None:
+    def __init__(self, controller: ProjectController, results: BatchResults) -> None:
         super().__init__(controller)
         self.controller = controller
+        table = results.table
         self.folder = table.folder
-        self.results = BatchResults(table, controller.workspace.encoder.info.temperature)
+        self.results = results
         self.store = BatchStore(controller.workspace.project, table.folder)
         self.user_threshold: float | None = table.threshold
         self.default_threshold: float | None = None

@@ -19,8 +19,8 @@ from protoglyph.core.imagefile import ImageReadError, read_image
 from protoglyph.core.thumbnail import glyph_thumbnail
 from protoglyph.gui.images import gray_to_qimage
 
-#: Thumbnails kept (about 4 KB each at 64 px).
-CACHE_SIZE = 3000
+#: Thumbnails kept (16 KB each as 64-px screen pixmaps; a screen shows about a hundred).
+CACHE_SIZE = 1200
 #: Requests kept waiting; older ones are dropped (their items have scrolled away).
 QUEUE_SIZE = 400
 
