@@ -143,6 +143,8 @@ def run_once(folder: Path, template: Path, session) -> dict[str, float]:  # type
             QTest.keyClick(panel.view, Qt.Key.Key_1)
             rerank.append(time.perf_counter() - t0)
         window.close()
+        window.deleteLater()
+        app.processEvents()
         ws.project.close()
     return {"images": n, "seconds": elapsed, "rate": n / elapsed, "stall_ms": max(gaps[1:] or [0.0]),
             "main_mb": watch.peaks.get(me, 0) / 1024, "worker_mb": max(workers or [0]) / 1024,

@@ -62,6 +62,12 @@ class BatchResults:
     def __len__(self) -> int:
         return len(self.table)
 
+    def release(self) -> None:
+        """Free the embeddings and distances (the folder is no longer shown); reviews stay usable."""
+        self.table.embeddings = np.zeros((0, self.table.embeddings.shape[1]), np.float16)
+        self.distances = np.zeros((0, 0), np.float32)
+        self.keys = []
+
     # -- predictions -------------------------------------------------------------------
     def set_prototypes(self, keys: Sequence[int], prototypes: np.ndarray) -> None:
         """Take the classifier's current prototypes; recompute only the columns that changed."""

@@ -58,7 +58,13 @@ class BatchSession(QObject):
         return self.folder / self.table.paths[index]
 
     def close(self) -> None:
+        """Another folder (or project) is shown: let go of the embeddings (about 1 KB an item).
+
+        Undo commands of this session's reviews may still run; they only touch the stored
+        reviews, never the embeddings.
+        """
         self.controller.changed.disconnect(self.support_changed)
+        self.results.release()
 
     # -- predictions -------------------------------------------------------------------
     def support_changed(self) -> None:
