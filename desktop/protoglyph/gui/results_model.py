@@ -85,7 +85,7 @@ class ResultsModel(QAbstractListModel):
         label = int(self._labels[i])
         name, color = self._names.get(label, ("", ""))
         if status == FAILED:
-            name = "error"
+            name = s.table.paths[i].rsplit("/", 1)[-1]  # which file: the reason is in the tooltip
         elif label < 0:
             name = "unknown"
         if role == Qt.ItemDataRole.DisplayRole or role == ResultRole.LABEL:

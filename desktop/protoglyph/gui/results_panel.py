@@ -97,7 +97,7 @@ class ResultsPanel(QWidget):
         filters = QHBoxLayout()
         for combo in (self.sort, self.statuses, self.classes):
             combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-            combo.setMinimumContentsLength(6)
+            combo.setMinimumContentsLength(8 if combo is not self.sort else 16)
         for text, w in (("Sort", self.sort), ("Show", self.statuses), ("Class", self.classes)):
             filters.addWidget(QLabel(text, self))
             filters.addWidget(w)

@@ -41,17 +41,22 @@ class ResultDelegate(QStyledItemDelegate):
         else:
             painter.fillRect(thumb, pal.color(QPalette.ColorRole.AlternateBase))
         status = index.data(ResultRole.STATUS)
+        if status == FAILED:
+            painter.setPen(pal.color(QPalette.ColorRole.PlaceholderText))
+            painter.drawText(thumb, Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, "cannot\nbe used")
         color = index.data(ResultRole.COLOR)
         strip = QRect(r.left() + 4, thumb.bottom() + 4, r.width() - 8, 4)
         painter.fillRect(strip, color if isinstance(color, QColor) else pal.color(QPalette.ColorRole.Mid))
         text_rect = QRect(r.left() + 4, strip.bottom() + 2, r.width() - 8, r.bottom() - strip.bottom() - 2)
         confidence = index.data(ResultRole.CONFIDENCE)
         label = str(index.data(ResultRole.LABEL) or "")
-        pct = f" {100 * confidence:.0f}%" if isinstance(confidence, float) and confidence >= 0 else ""
+        known = status not in (UNKNOWN, FAILED)
+        pct = f" {100 * confidence:.0f}%" if known and isinstance(confidence, float) and confidence >= 0 else ""
         painter.setPen(pal.color(QPalette.ColorRole.Text))
         metrics = painter.fontMetrics()
         room = text_rect.width() - metrics.horizontalAdvance(pct)
-        shown = metrics.elidedText(label, Qt.TextElideMode.ElideRight, room)
+        # The middle goes: names often differ only at the end ("Angelic character07").
+        shown = metrics.elidedText(label, Qt.TextElideMode.ElideMiddle, room)
         painter.drawText(text_rect, Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignVCenter, shown + pct)
         badge = BADGES.get(int(status)) if status is not None else None
         if badge is not None:
