@@ -232,3 +232,22 @@ def test_a_project_that_is_not_a_project_is_left_alone(
     text.write_text("just some notes")
     assert label(scans, "--project", text, "--out", tmp_path / "o.csv") == 2
     assert text.read_text() == "just some notes"
+
+
+def test_the_installed_command_labels_with_worker_processes(examples: Path, tmp_path: Path) -> None:
+    """``python -m protoglyph label`` on more files than are done in-process, as a person runs it:
+    the spawned worker processes start, embed and stop cleanly."""
+    import subprocess
+    import sys
+
+    folder = tmp_path / "many"
+    folder.mkdir()
+    data = cv2.imencode(".png", drawing("ring", 3))[1].tobytes()
+    for i in range(batch.IN_PROCESS_BELOW + 40):
+        (folder / f"r{i:05d}.png").write_bytes(data)
+    out = tmp_path / "many.csv"
+    done = subprocess.run([sys.executable, "-m", "protoglyph", "label", str(folder), "--examples", str(examples),
+                           "--out", str(out), "--jobs", "2", "--quiet"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    _, rows = read_csv(out)
+    assert len(rows) == batch.IN_PROCESS_BELOW + 40 and {r["label"] for r in rows} == {"ring"}

@@ -4,4 +4,6 @@ import sys
 
 from protoglyph.cli import main
 
-sys.exit(main())
+# Guarded: worker processes (spawned for folder labeling) import this module again.
+if __name__ == "__main__":
+    sys.exit(main())

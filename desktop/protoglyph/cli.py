@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import sys
 import tempfile
 from pathlib import Path
@@ -38,6 +39,8 @@ def _self_test(session: EncoderSession) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # A worker process of a frozen (installed) app starts here too: let it do its work instead.
+    multiprocessing.freeze_support()
     args_in = sys.argv[1:] if argv is None else argv
     if args_in[:1] == ["label"]:
         from protoglyph.label_command import main as label_main
