@@ -184,11 +184,12 @@ def label_all(args: argparse.Namespace, session: EncoderSession, table: BatchTab
     progress = Progress(len(todo), args.quiet)
     try:
         for chunk in embed_files(args.folder, todo, session, jobs=args.jobs):
-            table.apply(chunk)
-            touched = np.concatenate([chunk.indices, np.array([i for i, _ in chunk.errors], np.int64)])
             if store is not None:
-                store.save(table, touched, model_key)
-            results.update_rows(chunk.indices)
+                store.save_chunk(table, chunk, model_key)
+            # Prototypes never move here, so the embeddings are used once and not kept:
+            # 100,000 of them would be 100 MB.
+            table.apply(chunk, keep_embeddings=False)
+            results.update_rows(chunk.indices, chunk.embeddings)
             progress.step(chunk.count)
     except BatchError as exc:
         raise Failure(str(exc), 1) from exc

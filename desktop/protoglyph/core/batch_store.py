@@ -66,14 +66,17 @@ class BatchTable:
     def __len__(self) -> int:
         return len(self.paths)
 
-    def apply(self, result: ChunkResult) -> None:
+    def apply(self, result: ChunkResult, keep_embeddings: bool = True) -> None:
         """Take in one finished chunk.
 
         Reviews are left as they are: a new or changed file has none (:func:`read_batch`
         restores a review only for an unchanged file), and an unchanged file embedded again
-        for a new encoder keeps the person's.
+        for a new encoder keeps the person's. The command line, which never re-ranks, does not
+        keep the embeddings (``keep_embeddings=False``): the untouched rows of the zeroed
+        array then never take memory.
         """
-        self.embeddings[result.indices] = result.embeddings
+        if keep_embeddings:
+            self.embeddings[result.indices] = result.embeddings
         self.state[result.indices] = DONE
         for i in result.indices:
             self.errors.pop(int(i), None)

@@ -86,10 +86,14 @@ class BatchResults:
         self.keys, self._protos, self.distances = keys, np.array(prototypes, np.float32), columns
         self._predict(np.arange(len(self)))
 
-    def update_rows(self, indices: np.ndarray) -> None:
-        """Items that just arrived (a finished chunk): their distances and predictions."""
+    def update_rows(self, indices: np.ndarray, embeddings: np.ndarray | None = None) -> None:
+        """Items that just arrived (a finished chunk): their distances and predictions.
+
+        ``embeddings`` are theirs when the table does not keep them (see ``BatchTable.apply``).
+        """
         if len(self.keys) and len(indices):
-            self.distances[indices] = distances_to(self.table.embeddings[indices], self._protos)
+            vectors = self.table.embeddings[indices] if embeddings is None else embeddings
+            self.distances[indices] = distances_to(vectors, self._protos)
         self._predict(indices)
 
     def _predict(self, rows: np.ndarray) -> None:
