@@ -8,6 +8,8 @@ After a review the selection moves on to the next item of the review order.
 
 from __future__ import annotations
 
+import html
+
 from PySide6.QtCore import QItemSelectionModel, Qt, QTimer, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
@@ -16,6 +18,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
+    QSizePolicy,
     QSlider,
     QVBoxLayout,
     QWidget,
@@ -52,6 +55,8 @@ class ResultsPanel(QWidget):
         self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.folder = QLabel(self)
         self.folder.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        # A long path must not widen the window: it is cut to fit (the tooltip has it whole).
+        self.folder.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.sort = QComboBox(self)
         self.sort.addItems([s.capitalize() for s in SORTS])
         self.statuses = QComboBox(self)
@@ -93,6 +98,7 @@ class ResultsPanel(QWidget):
         label_button.clicked.connect(self.labelFolder)
         top.addWidget(label_button)
         top.addWidget(self.folder, 1)
+        top.addWidget(self.teach)
         top.addWidget(self.export_button)
         filters = QHBoxLayout()
         for combo in (self.sort, self.statuses, self.classes):
@@ -102,7 +108,6 @@ class ResultsPanel(QWidget):
             filters.addWidget(QLabel(text, self))
             filters.addWidget(w)
         filters.addStretch(1)
-        filters.addWidget(self.teach)
         unknown = QHBoxLayout()
         unknown.addWidget(QLabel("None of these beyond", self))
         unknown.addWidget(self.slider, 1)
@@ -125,7 +130,8 @@ class ResultsPanel(QWidget):
         if session is not None:
             session.updated.connect(self.refresh)
             session.teach = self.teach.isChecked()
-            self.folder.setText(str(session.folder))
+            where = session.folder
+            self.folder.setText(f"<b>{html.escape(where.name)}</b> in {html.escape(str(where.parent))}")
             self.folder.setToolTip(str(session.folder))
         else:
             self.folder.setText("")
