@@ -35,7 +35,31 @@ def _self_test(session: EncoderSession) -> str:
             workspace.project.close()
     if name != "Ring":
         raise RuntimeError(f"self-test: a drawn ring was classified as {name!r}")
-    return f"self-test passed: a drawn ring is 'Ring' with p={best.probability:.3f} (starter project, 8 classes)"
+    formats = _image_formats()
+    return (f"self-test passed: a drawn ring is 'Ring' with p={best.probability:.3f} (starter project, 8 classes); "
+            f"reads {', '.join(formats)}")
+
+
+def _image_formats() -> list[str]:
+    """Write and read back a glyph in every format OpenCV can write here, through the app's own
+    reader; and compute distances as folder labeling does (float16 embeddings)."""
+    import cv2
+
+    from protoglyph.core.imagefile import decode_image
+    from protoglyph.core.review import distances_to
+    from protoglyph.core.shapes import draw_shape
+
+    glyph = draw_shape("cross", np.random.default_rng(2), size=64)
+    read = []
+    for name, suffix in (("PNG", ".png"), ("JPEG", ".jpg"), ("BMP", ".bmp"), ("TIFF", ".tiff"), ("WebP", ".webp")):
+        ok, data = cv2.imencode(suffix, glyph)
+        if not ok or decode_image(data.tobytes(), f"self-test{suffix}").shape != glyph.shape:
+            raise RuntimeError(f"self-test: a {name} image could not be written and read back")
+        read.append(name)
+    d = distances_to(np.ones((3, 4), np.float16), np.zeros((1, 4), np.float32))
+    if not np.allclose(d, 4.0):
+        raise RuntimeError("self-test: distances of float16 embeddings are wrong")
+    return read
 
 
 def main(argv: list[str] | None = None) -> int:
