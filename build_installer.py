@@ -23,6 +23,7 @@ Build on the oldest Linux you support: the bundle needs the C library it was bui
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import shutil
 import subprocess
@@ -47,6 +48,9 @@ def check_tools(make_deb: bool) -> None:
     if make_deb and shutil.which("dpkg-deb") is None:
         raise BuildError("dpkg-deb is not installed (it comes with Debian's dpkg package); install it, or pass "
                          "--no-deb to build only the .tar.xz")
+    if platform.system() == "Linux" and shutil.which("readelf") is None:
+        raise BuildError("readelf is not installed (it comes with binutils: apt-get install binutils); it is "
+                         "needed to prune the bundle and to find the .deb's dependencies")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     want_deb = linux and not args.no_deb
     try:
         check_tools(want_deb)
+        os.umask(0o022)  # packaged files must be readable by every user, whatever the caller's umask
         args.out.mkdir(parents=True, exist_ok=True)
         work = args.work or ROOT / "build" / "installer"
         shutil.rmtree(work, ignore_errors=True)

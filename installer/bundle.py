@@ -38,7 +38,10 @@ if [ "${1:-}" = "--uninstall" ]; then
 fi
 mkdir -p "$apps" "$icons"
 cp "$here/protoglyph.svg" "$icons/protoglyph.svg"
-sed "s|@EXEC@|$here/protoglyph|" "$here/protoglyph.desktop.in" > "$apps/protoglyph.desktop"
+# Exec takes the path in double quotes (it may hold spaces); sed gets it with its own
+# special characters (\\ & |) escaped.
+exec_path=$(printf '"%s/protoglyph"' "$here" | sed 's/[\\\\&|]/\\\\&/g')
+sed "s|@EXEC@|$exec_path|" "$here/protoglyph.desktop.in" > "$apps/protoglyph.desktop"
 echo "Protoglyph is in your applications menu. Or run: $here/protoglyph"
 """
 

@@ -58,6 +58,9 @@ def system_dependencies(bundle: Path) -> list[str]:
             package = owner.stdout.split(":")[0].strip()
             if package not in ("libc6", "libc6-dev"):
                 packages.add(package)
+        else:
+            print(f"warning: {lib} (needed by the bundle) is not installed here, so no package provides it in the "
+                  ".deb's Depends; install it on the build machine and build again")
     return sorted(packages)
 
 

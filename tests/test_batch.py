@@ -208,8 +208,7 @@ def label_folder(project: Project | None, folder: Path, encoder: Any, *, stop_af
     table = read_batch(project.path if project else None, folder, list_folder(folder), key,
                        encoder.embedding_size)
     store = BatchStore(project, folder) if project else None
-    if store is not None:
-        store.remove(table.vanished)
+    if store is not None:  # files no longer there keep their stored results (they may come back)
         store.save(table, [i for i in table.errors if i not in table.todo], key)
     done = 0
 
@@ -263,18 +262,20 @@ def test_a_stopped_run_resumes_with_only_the_rest_and_ends_as_one_run(
         assert "not an image" in resumed.errors[5]
         np.testing.assert_array_equal(resumed.embeddings, whole.embeddings)
         stored = read_batch(project.path, folder, list_folder(folder), model_key(encoder), encoder.embedding_size)
-        assert stored.todo == [] and stored.errors == whole.errors
+        assert stored.todo == [5] and stored.errors == {}  # a file that could not be used is read again
         np.testing.assert_array_equal(stored.embeddings, whole.embeddings)
+        stored.state[5], stored.errors[5] = whole.state[5], whole.errors[5]  # as the next run finds it
         rows = predictions(stored, classes)
         assert rows == predictions(whole, classes)
         assert [r.label for r in rows[:4]] == ["Ring", "Cross", "Star", "Square"]
 
-        # A third run has nothing to do.
+        # A third run only tries the unusable file again.
         third: list[str] = []
         label_folder(project, folder, encoder, embedded=third)
-        assert third == []
+        assert third == ["g05.png"]
 
-        # Reviews are kept; a changed file is labeled again and loses its review; a deleted one goes.
+        # Reviews are kept; a changed file is labeled again and loses its review; a deleted one is
+        # not shown, but its result and review stay stored in case it comes back.
         store = BatchStore(project, folder)
         store.set_reviews(["g00.png", "g01.png"], [1, 2], [7, 8], [-1, 42])
         old = folder / "g01.png"
@@ -284,16 +285,16 @@ def test_a_stopped_run_resumes_with_only_the_rest_and_ends_as_one_run(
         (folder / "g02.png").unlink()
 
         before = read_batch(project.path, folder, list_folder(folder), model_key(encoder), encoder.embedding_size)
-        assert [before.paths[i] for i in before.todo] == ["g01.png"]
+        assert [before.paths[i] for i in before.todo] == ["g01.png", "g05.png"]
         assert before.vanished == ["g02.png"]
         i0, i1 = before.paths.index("g00.png"), before.paths.index("g01.png")
         assert (before.review[i0], before.person_class[i0]) == (1, 7)
         fourth: list[str] = []
         after = label_folder(project, folder, encoder, embedded=fourth)
-        assert fourth == ["g01.png"]
+        assert fourth == ["g01.png", "g05.png"]
         assert "g02.png" not in after.paths and after.vanished == ["g02.png"]
         final = read_batch(project.path, folder, list_folder(folder), model_key(encoder), encoder.embedding_size)
-        assert final.todo == [] and final.vanished == []  # removed from the project too
+        assert final.vanished == ["g02.png"]  # still stored
         assert (final.review[i0], final.person_class[i0]) == (1, 7)
         assert (final.review[i1], final.person_class[i1], final.example_id[i1]) == (0, -1, -1)
         changed = predictions(final, classes)

@@ -195,6 +195,18 @@ def test_copy_sorts_into_class_folders_without_overwriting(tmp_path: Path) -> No
     assert pending_export(dest) == 0
 
 
+def test_undo_of_a_copy_keeps_a_copy_whose_original_is_gone(tmp_path: Path) -> None:
+    src = make_sources(tmp_path / "in", 2)
+    dest = tmp_path / "out"
+    export_folders([(src[0], "a"), (src[1], "a")], dest)
+    data = (dest / "a" / src[0].name).read_bytes()
+    src[0].unlink()  # the person tidied up the originals after exporting
+    report = undo_export(dest)
+    assert report.done == 1 and report.skipped == [(dest.resolve() / "a" / src[0].name,
+                                                     "the original is gone, so this copy is kept")]
+    assert (dest / "a" / src[0].name).read_bytes() == data and not (dest / "a" / src[1].name).exists()
+
+
 def test_undo_of_a_copy_removes_only_the_copies(tmp_path: Path) -> None:
     src = make_sources(tmp_path / "in", 3)
     dest = tmp_path / "out"

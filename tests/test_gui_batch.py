@@ -130,7 +130,8 @@ def test_labeling_again_resumes_and_relabels_changed_files(window, qtbot, tmp_pa
     cv2.imwrite(str(folder / "ring0.png"), draw_shape("star", rng, size=105, pen=4))  # changed content
     (folder / "cross0.png").unlink()
     session = label(window, qtbot, folder)
-    assert "labeled 1 new or changed" in window.statusBar().currentMessage().lower().replace(",", "")
+    # The changed file, and the unusable one (read again: its cause may be gone).
+    assert "labeled 2 new or changed" in window.statusBar().currentMessage().lower().replace(",", "")
     paths = session.table.paths
     assert "cross0.png" not in paths and len(paths) == 12
     ring0, ring1 = paths.index("ring0.png"), paths.index("ring1.png")
@@ -158,5 +159,73 @@ def test_cancel_keeps_what_was_done_and_labeling_again_goes_on(window, qtbot, tm
     assert window.results.model.rowCount() == 2  # the rest are still waiting, not shown
     monkeypatch.setattr(batch, "embed_chunk", real)
     session = label(window, qtbot, folder)
-    assert "Labeled 11 new or changed images" in window.statusBar().currentMessage()
+    assert "Labeled 12 new or changed images" in window.statusBar().currentMessage()  # 11 + the unusable one
     assert window.results.model.rowCount() == 13 and (session.table.state != 0).all()
+
+
+def test_a_taught_item_given_another_class_moves_its_example(window, qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    session = label(window, qtbot, glyph_folder(tmp_path))
+    ws = window.controller.workspace
+    ids = {c.name: c.id for c in ws.classes()}
+    item = session.table.paths.index("ring0.png")
+    counts = {n: ws.example_count(i) for n, i in ids.items()}
+    session.review([item], "confirm")  # Ring, taught
+    assert ws.example_count(ids["Ring"]) == counts["Ring"] + 1
+    session.review([item], "assign", ids["Star"])  # on second thought: Star
+    assert ws.example_count(ids["Ring"]) == counts["Ring"] and ws.example_count(ids["Star"]) == counts["Star"] + 1
+    session.review([item], "unknown")  # none of these: it teaches nothing
+    assert {n: ws.example_count(i) for n, i in ids.items()} == counts
+    window.controller.undo_stack.undo()
+    window.controller.undo_stack.undo()
+    assert ws.example_count(ids["Ring"]) == counts["Ring"] + 1 and ws.example_count(ids["Star"]) == counts["Star"]
+    assert session.table.review[item] == CONFIRMED
+
+
+def test_reviews_of_a_deleted_class_step_back_and_return_with_undo(window, qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    session = label(window, qtbot, glyph_folder(tmp_path))
+    c = window.controller
+    star = next(x.id for x in c.workspace.classes() if x.name == "Star")
+    item = session.table.paths.index("ring1.png")
+    session.review([item], "assign", star)
+    c.delete_class(star)
+    assert session.results.status()[item] in (PREDICTED, UNKNOWN)  # not "corrected to a class that is gone"
+    new = c.new_class("Brand new")
+    assert new.id != star and session.results.labels()[item] != new.id  # ids are never reused
+    window.exports.export(session, choice=2, target=tmp_path / "out")  # no KeyError for the gone class
+    qtbot.waitUntil(lambda: not window.exports.busy, timeout=10000)
+    c.undo_stack.undo()  # the new class
+    c.undo_stack.undo()  # the deletion
+    assert session.results.status()[item] == CORRECTED and session.results.labels()[item] == star
+
+
+def test_undo_after_labeling_the_same_folder_again_reaches_the_shown_results(window, qtbot,  # type: ignore[no-untyped-def]
+                                                                             tmp_path: Path) -> None:
+    folder = glyph_folder(tmp_path)
+    first = label(window, qtbot, folder)
+    first.review([first.table.paths.index("cross1.png")], "confirm")
+    second = label(window, qtbot, folder)
+    i = second.table.paths.index("cross1.png")
+    assert second is not first and second.table.review[i] == CONFIRMED
+    QTest.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert second.table.review[i] == 0 and second.results.status()[i] != CONFIRMED
+
+
+def test_ctrl_z_while_reviewing_undoes_the_review_not_a_hidden_stroke(window, qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from tests.gui_helpers import draw_stroke
+
+    window.tabs.setCurrentIndex(0)
+    draw_stroke(window.canvas, [(0.2, 0.2), (0.8, 0.8)])
+    session = label(window, qtbot, glyph_folder(tmp_path))
+    item = session.table.paths.index("ring2.png")
+    session.review([item], "confirm")
+    QTest.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert session.table.review[item] == 0 and len(window.canvas.strokes()) == 1
+
+
+def test_a_multiple_selection_survives_a_refresh(window, qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    session = label(window, qtbot, glyph_folder(tmp_path))
+    panel = window.results
+    panel.select_items([panel.model.item(r) for r in (1, 2, 3, 5)])
+    chosen = sorted(panel.view.selected_items())
+    session.updated.emit()  # as every chunk and edit does
+    assert sorted(panel.view.selected_items()) == chosen

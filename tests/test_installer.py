@@ -61,16 +61,17 @@ def test_the_deb_installs_under_opt_with_a_launcher_a_menu_entry_and_an_icon(bui
 
 def test_the_tar_xz_unpacks_anywhere_and_install_sh_adds_a_menu_entry(built: Path, tmp_path: Path) -> None:
     archive = next(built.glob("protoglyph-*-linux-*.tar.xz"))
+    where = tmp_path / "my apps & co"  # spaces and a sed special character
     with tarfile.open(archive) as tar:
-        tar.extractall(tmp_path, filter="tar")
-    top = tmp_path / f"protoglyph-{build_installer.version()}"
+        tar.extractall(where, filter="tar")
+    top = where / f"protoglyph-{build_installer.version()}"
     home = tmp_path / "home"
     home.mkdir()
     env = {**os.environ, "HOME": str(home)}
     env.pop("XDG_DATA_HOME", None)
     subprocess.run(["sh", str(top / "install.sh")], check=True, env=env, capture_output=True)
     entry = home / ".local/share/applications/protoglyph.desktop"
-    assert f"Exec={top}/protoglyph %F" in entry.read_text(encoding="utf-8")
+    assert f'Exec="{top}/protoglyph" %F' in entry.read_text(encoding="utf-8")
     assert (home / ".local/share/icons/hicolor/scalable/apps/protoglyph.svg").exists()
     subprocess.run(["sh", str(top / "install.sh"), "--uninstall"], check=True, env=env, capture_output=True)
     assert not entry.exists()

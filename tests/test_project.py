@@ -253,3 +253,14 @@ def test_nested_transactions_commit_or_roll_back_together(tmp_path: Path) -> Non
         p.set_setting("x", "1")
     assert [c.name for c in p.classes()][-1] == "D" and p.setting("x") == "1"
     p.close()
+
+
+def test_the_id_of_a_deleted_class_is_never_given_to_a_new_one(tmp_path: Path) -> None:
+    p = Project.open(make_project(tmp_path / "p.protoglyph"))
+    last = p.classes()[-1]
+    record, examples = p.delete_class(last.id)
+    assert p.add_class("New", "#123456").id == last.id + 1  # reviews of the deleted class stay its own
+    p.restore_class(record, examples)  # undo brings the old id back
+    assert {c.id for c in p.classes()} >= {last.id, last.id + 1}
+    assert p.add_class("Newer", "#654321").id == last.id + 2
+    p.close()

@@ -95,7 +95,8 @@ def read_batch(project_path: Path | None, folder: Path, entries: Sequence[FileEn
 
     Opens its own read-only connection, so it may run on a worker thread while the project is
     open elsewhere. Files whose size, modification time and model match a stored result are
-    DONE (or ERROR) with the stored data; the rest are PENDING and listed in ``todo``. An
+    DONE with the stored data; the rest, and files that could not be used last time (the cause
+    may be gone), are PENDING and listed in ``todo``. An
     unchanged file embedded by another model (the app was updated) is PENDING but keeps its
     review: the person's label is about the file, and must not be lost to an update.
     """
@@ -126,8 +127,8 @@ def read_batch(project_path: Path | None, folder: Path, entries: Sequence[FileEn
             table.person_class[i] = -1 if class_id is None else class_id
             table.example_id[i] = -1 if example_id is None else example_id
             if error is not None:
-                table.state[i], table.errors[i] = ERROR, error
-            elif model == model_key and blob is not None and len(blob) == 2 * dim:
+                continue  # read again: the cause (permissions, a file in use) may be gone
+            if model == model_key and blob is not None and len(blob) == 2 * dim:
                 table.state[i] = DONE
                 table.embeddings[i] = np.frombuffer(blob, np.float16)
             else:

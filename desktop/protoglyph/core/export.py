@@ -406,7 +406,9 @@ def _undo_one(root: Path, op: _Op, move: bool, journaled: bool) -> str | None:
             op.source.parent.mkdir(parents=True, exist_ok=True)
             _move(target, op.source, op.source.parent / _partial_name(op.index))
             return None
-        if size != op.size or (source_there and not filecmp.cmp(op.source, target, shallow=False)):
+        if not source_there:
+            return "the original is gone, so this copy is kept"
+        if size != op.size or not filecmp.cmp(op.source, target, shallow=False):
             return "the copy was changed since the export, so it is kept"
         os.unlink(target)
         return None

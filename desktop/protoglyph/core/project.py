@@ -250,10 +250,17 @@ class Project:
             count = db.execute("SELECT COUNT(*) FROM classes").fetchone()[0]
             pos = count if position is None else max(0, min(position, count))
             db.execute("UPDATE classes SET position = position + 1 WHERE position >= ?", (pos,))
-            cur = db.execute("INSERT INTO classes (id, name, color, position) VALUES (?, ?, ?, ?)",
-                             (class_id, name, color, pos))
-            new_id = int(cur.lastrowid or 0)
-        return ClassRecord(new_id, name, color, pos)
+            if class_id is None:
+                # Never reuse the id of a deleted class: reviews of labeled folders refer to
+                # classes by id, and must not pass to an unrelated new class.
+                top = db.execute("SELECT COALESCE(MAX(id), 0) FROM classes").fetchone()[0]
+                used = db.execute("SELECT value FROM settings WHERE key = 'last_class_id'").fetchone()
+                class_id = max(int(top), int(used[0]) if used else 0) + 1
+            db.execute("INSERT INTO classes (id, name, color, position) VALUES (?, ?, ?, ?)",
+                       (class_id, name, color, pos))
+            db.execute("INSERT INTO settings (key, value) VALUES ('last_class_id', ?) ON CONFLICT(key) DO UPDATE "
+                       "SET value = MAX(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER))", (str(class_id),))
+        return ClassRecord(class_id, name, color, pos)
 
     def update_class(self, class_id: int, *, name: str | None = None, color: str | None = None) -> None:
         with self.transaction() as db:

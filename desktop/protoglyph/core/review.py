@@ -58,6 +58,9 @@ class BatchResults:
         self.best = np.full(len(table), -1, np.int64)  # class id of the nearest prototype, -1 if none
         self.confidence = np.zeros(len(table), np.float32)
         self.min_distance = np.full(len(table), np.inf, np.float32)
+        #: Ids of the classes that exist (``None``: any). A review naming a class that was
+        #: deleted counts as not reviewed (undoing the deletion brings it back).
+        self.classes: set[int] | None = None
 
     def __len__(self) -> int:
         return len(self.table)
@@ -111,16 +114,25 @@ class BatchResults:
         self.min_distance[rows] = d_min
 
     # -- what the person sees ----------------------------------------------------------
+    def reviews(self) -> np.ndarray:
+        """``(N,)`` review codes that stand: those naming a deleted class read as 0 (none)."""
+        t = self.table
+        if self.classes is None:
+            return t.review
+        gone = np.isin(t.review, (1, 2)) & ~np.isin(t.person_class, list(self.classes))
+        return np.where(gone, 0, t.review).astype(np.int8)
+
     def status(self) -> np.ndarray:
         """``(N,)`` int8 status of every item (PREDICTED, CONFIRMED, ...)."""
         t = self.table
+        review = self.reviews()
         out = np.full(len(self), PREDICTED, np.int8)
         if self.threshold is not None:
             out[self.min_distance > self.threshold] = UNKNOWN
         out[self.best < 0] = UNKNOWN
-        out[t.review == 1] = CONFIRMED
-        out[t.review == 2] = CORRECTED
-        out[t.review == 3] = UNKNOWN
+        out[review == 1] = CONFIRMED
+        out[review == 2] = CORRECTED
+        out[review == 3] = UNKNOWN
         out[t.state == ERROR] = FAILED
         out[t.state == PENDING] = WAITING
         return out
@@ -135,7 +147,7 @@ class BatchResults:
 
     def rejected(self, threshold: float) -> int:
         """How many predicted (not reviewed) items a threshold would call unknown."""
-        open_items = (self.table.state == DONE) & (self.table.review == 0) & (self.best >= 0)
+        open_items = (self.table.state == DONE) & (self.reviews() == 0) & (self.best >= 0)
         return int((self.min_distance[open_items] > threshold).sum())
 
     def order(self, sort: str = SORTS[0], label: int | None = None, statuses: set[int] | None = None) -> np.ndarray:
@@ -153,7 +165,7 @@ class BatchResults:
             keep &= self.labels() == label
         idx = np.flatnonzero(keep)
         conf = self.confidence[idx]
-        open_ = (self.table.review[idx] == 0).astype(np.int8)
+        open_ = (self.reviews()[idx] == 0).astype(np.int8)
         failed = (status[idx] == FAILED).astype(np.int8)
         if sort == "least certain first":
             ranks = np.lexsort((idx, conf, 1 - open_, failed))
@@ -169,7 +181,7 @@ class BatchResults:
 def result_rows(results: BatchResults, names: Mapping[int, str]) -> list[ResultRow]:
     """One export row per item (waiting items left out), in path order."""
     t = results.table
-    status, labels = results.status(), results.labels()
+    status, labels, review = results.status(), results.labels(), results.reviews()
     rows = []
     for i, path in enumerate(t.paths):
         s = int(status[i])
@@ -179,5 +191,5 @@ def result_rows(results: BatchResults, names: Mapping[int, str]) -> list[ResultR
         confidence = None if s == FAILED or results.best[i] < 0 else float(results.confidence[i])
         if s in (CONFIRMED, CORRECTED) and labels[i] != results.best[i]:
             confidence = None  # the person's label, not the model's
-        rows.append(ResultRow(path, label, confidence, STATUS_NAMES[s], bool(t.review[i]), t.errors.get(i, "")))
+        rows.append(ResultRow(path, label, confidence, STATUS_NAMES[s], bool(review[i]), t.errors.get(i, "")))
     return rows

@@ -67,7 +67,8 @@ class BatchJob(QRunnable):
         project = Project.attach(self.project_path)
         try:
             store = BatchStore(project, self.folder)
-            store.remove(table.vanished)
+            # Files no longer in the folder keep their stored results and reviews: they may
+            # come back (an export moved them and was undone, a drive was not mounted).
             todo = set(table.todo)
             listing_problems = [i for i in table.errors if i not in todo]
             if listing_problems:
@@ -151,9 +152,9 @@ class BatchRunner(QObject):
         if self.controller.workspace is not self._workspace:
             self.cancel()
             return
-        if self.session is not None:
-            self.session.close()
         session = BatchSession(self.controller, results)
+        if self.session is not None:
+            self.session.close(successor=session)
         session.running = True
         self.session = session
         self._started = time.perf_counter()

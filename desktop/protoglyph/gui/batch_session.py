@@ -47,6 +47,9 @@ class BatchSession(QObject):
         self.default_threshold: float | None = None
         self.teach = True
         self.running = False
+        self.successor: BatchSession | None = None
+        self._index: dict[str, int] | None = None
+        self._todo = set(table.todo)
         controller.changed.connect(self.support_changed)
         self.support_changed()
 
@@ -57,14 +60,40 @@ class BatchSession(QObject):
     def path(self, index: int) -> Path:
         return self.folder / self.table.paths[index]
 
-    def close(self) -> None:
+    def close(self, successor: BatchSession | None = None) -> None:
         """Another folder (or project) is shown: let go of the embeddings (about 1 KB an item).
 
-        Undo commands of this session's reviews may still run; they only touch the stored
-        reviews, never the embeddings.
+        ``successor`` is the new session when the same folder is labeled again: it takes over
+        the reviews made here since its results were read, and undo of this session's reviews
+        goes to it. Undo only touches reviews and examples, never the embeddings.
         """
         self.controller.changed.disconnect(self.support_changed)
+        if successor is not None and successor.store.folder == self.store.folder:
+            successor.take_reviews(self)
+            self.successor = successor
         self.results.release()
+
+    def current(self) -> BatchSession:
+        """The session that now shows this folder (itself, or the one that labeled it again)."""
+        session = self
+        while session.successor is not None:
+            session = session.successor
+        return session
+
+    def take_reviews(self, old: BatchSession) -> None:
+        """Reviews of unchanged files as the old session has them (they may be newer than what
+        was read from the file when this run started)."""
+        index = self.index()
+        t, o = self.table, old.table
+        for i, path in enumerate(o.paths):
+            j = index.get(path)
+            if j is not None and t.state[j] != 0 and j not in self._todo:
+                t.review[j], t.person_class[j], t.example_id[j] = o.review[i], o.person_class[i], o.example_id[i]
+
+    def index(self) -> dict[str, int]:
+        if self._index is None:
+            self._index = {p: i for i, p in enumerate(self.table.paths)}
+        return self._index
 
     # -- predictions -------------------------------------------------------------------
     def support_changed(self) -> None:
@@ -72,6 +101,7 @@ class BatchSession(QObject):
         ws = self.controller.workspace
         keys, prototypes = ws.classifier.prototypes()
         self.results.set_prototypes([int(k) for k in keys], prototypes)  # type: ignore[call-overload]
+        self.results.classes = {c.id for c in ws.classes()}
         self.default_threshold = default_threshold(ws.support_embeddings())
         self.results.threshold = self.user_threshold if self.user_threshold is not None else self.default_threshold
         self.updated.emit()
@@ -93,12 +123,14 @@ class BatchSession(QObject):
 
         Returns how many items changed. Confirming keeps the predicted class (or "unknown" for
         an item the threshold rejected); items that are errors or still waiting are skipped.
+        An item that taught an example and now gets another class (or none) takes its example
+        away from the old class; with teaching on, it teaches the new one.
         """
         t, r = self.table, self.results
         status = r.status()
         idx = np.array([i for i in indices if t.state[i] == DONE], np.int64)
         if kind == "confirm":
-            idx = idx[np.isin(status[idx], [PREDICTED, UNKNOWN]) & (t.review[idx] == 0)]
+            idx = idx[np.isin(status[idx], [PREDICTED, UNKNOWN]) & (r.reviews()[idx] == 0)]
         if not len(idx):
             return 0
         before: States = (t.review[idx].copy(), t.person_class[idx].copy(), t.example_id[idx].copy())
@@ -109,23 +141,49 @@ class BatchSession(QObject):
         else:
             classes = np.where(status[idx] == PREDICTED, r.best[idx], -1)
         codes = np.where(classes < 0, 3, np.where(classes == r.best[idx], 1, 2)).astype(np.int8)
-        with self.controller.workspace.project.transaction():
-            added = self._teach(idx, classes, before[2]) if self.teach else []
-            examples = before[2].copy()
-            for i, record in added:
-                examples[i] = record.id
+        ws = self.controller.workspace
+        examples = before[2].copy()
+        stale = []  # examples taught earlier that now belong elsewhere
+        for n, i in enumerate(idx):
+            record = self._taught(int(i))
+            if record is None:
+                examples[n] = -1
+            elif record.class_id != classes[n]:
+                stale.append(record.id)
+                examples[n] = -1
+        new = self._examples_to_teach(idx, classes, examples) if self.teach else {}
+        with ws.project.transaction():  # the files are read above, outside the write lock
+            removed = ws.remove_examples(stale) if stale else []
+            added: list[ExampleRecord] = []
+            for c, items in new.items():
+                records = ws.add_examples(c, [e for _, e in items])
+                for (n, _), record in zip(items, records, strict=True):
+                    examples[n] = record.id
+                added += records
             after: States = (codes, classes, examples)
-            self.write(idx, after)
+            self.write([t.paths[i] for i in idx], after)
         names = {CONFIRMED: "Confirm", CORRECTED: "Correct"}
         word = "Mark Unknown" if kind == "unknown" else names.get(int(codes[0]) if len(set(codes)) == 1 else -1,
                                                                   "Review")
         text = f"{word} {len(idx)} Item{'s' if len(idx) > 1 else ''}" + (" (Taught)" if added else "")
-        self.controller._done(ReviewItems(self.controller, self, idx, before, after, [a for _, a in added], text))
+        paths = [t.paths[i] for i in idx]
+        self.controller._done(ReviewItems(self.controller, self, paths, before, after, removed, added, text))
         return len(idx)
 
-    def _teach(self, idx: np.ndarray, classes: np.ndarray, examples: np.ndarray) -> list[tuple[int, ExampleRecord]]:
-        """Add reviewed items with a class (and no example yet) as examples; ``(position, record)``."""
-        ws = self.controller.workspace
+    def _taught(self, i: int) -> ExampleRecord | None:
+        """The example item ``i`` taught, if it is still there and still this file's."""
+        example_id = int(self.table.example_id[i])
+        if example_id < 0:
+            return None
+        try:
+            record = self.controller.workspace.project.example(example_id)
+        except KeyError:
+            return None
+        return record if record.source == str(self.path(i)) else None
+
+    def _examples_to_teach(self, idx: np.ndarray, classes: np.ndarray,
+                           examples: np.ndarray) -> dict[int, list[tuple[int, NewExample]]]:
+        """New examples for reviewed items with a class and no example yet, by class."""
         by_class: dict[int, list[tuple[int, NewExample]]] = {}
         for n, (i, c) in enumerate(zip(idx, classes, strict=True)):
             if c < 0 or examples[n] >= 0:
@@ -137,35 +195,43 @@ class BatchSession(QObject):
             vector = self.table.embeddings[i].astype(np.float32)  # no need to embed it again
             example = NewExample(shrink_to(image, MAX_STORED_SIDE), str(self.path(int(i))), vector)
             by_class.setdefault(int(c), []).append((n, example))
-        added: list[tuple[int, ExampleRecord]] = []
-        for class_id, items in by_class.items():
-            records = ws.add_examples(class_id, [e for _, e in items])
-            added.extend((n, rec) for (n, _), rec in zip(items, records, strict=True))
-        return added
+        return by_class
 
-    def write(self, idx: np.ndarray, states: States) -> None:
-        """Set review states in memory and in the project."""
-        t = self.table
-        t.review[idx], t.person_class[idx], t.example_id[idx] = states
-        self.store.set_reviews([t.paths[i] for i in idx], *states)
+    def write(self, paths: Sequence[str], states: States) -> None:
+        """Set the review states of ``paths`` in memory (where shown) and in the project."""
+        index = self.index()
+        rows = [index.get(p, -1) for p in paths]
+        shown = np.array([n for n, i in enumerate(rows) if i >= 0], np.int64)
+        if len(shown):
+            at = np.array([rows[n] for n in shown], np.int64)
+            t = self.table
+            t.review[at], t.person_class[at], t.example_id[at] = (s[shown] for s in states)
+        self.store.set_reviews(paths, *states)
 
 
 class ReviewItems(Edit):
-    """Undo/redo of one review, and of the examples it taught."""
+    """Undo/redo of one review, and of the examples it taught or took away."""
 
-    def __init__(self, controller: ProjectController, session: BatchSession, idx: np.ndarray, before: States,
-                 after: States, added: list[ExampleRecord], text: str) -> None:
+    def __init__(self, controller: ProjectController, session: BatchSession, paths: list[str], before: States,
+                 after: States, removed: list[ExampleRecord], added: list[ExampleRecord], text: str) -> None:
         super().__init__(controller, text)
-        self.session, self.idx, self.before, self.after, self.added = session, idx, before, after, added
+        self.session, self.paths, self.before, self.after = session, paths, before, after
+        self.removed, self.added = removed, added
 
     def apply(self) -> None:
-        with self.c.workspace.project.transaction():
+        ws = self.c.workspace
+        with ws.project.transaction():
+            if self.removed:
+                ws.remove_examples([e.id for e in self.removed])
             if self.added:
-                self.c.workspace.restore_examples(self.added)
-            self.session.write(self.idx, self.after)
+                ws.restore_examples(self.added)
+            self.session.current().write(self.paths, self.after)
 
     def revert(self) -> None:
-        with self.c.workspace.project.transaction():
+        ws = self.c.workspace
+        with ws.project.transaction():
             if self.added:
-                self.c.workspace.remove_examples([e.id for e in self.added])
-            self.session.write(self.idx, self.before)
+                ws.remove_examples([e.id for e in self.added])
+            if self.removed:
+                ws.restore_examples(self.removed)
+            self.session.current().write(self.paths, self.before)

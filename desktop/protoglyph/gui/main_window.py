@@ -209,6 +209,9 @@ class MainWindow(QMainWindow):
                 sc = QShortcut(QKeySequence(key), self)
                 sc.activated.connect(lambda n=n: self._add_to_number(n))
                 self.number_keys.append(sc)
+        unknown = QShortcut(QKeySequence("U"), self)
+        unknown.activated.connect(lambda: self.reviewing() and self.results.review("unknown"))
+        self.number_keys.append(unknown)  # like 1–9: off while a text field has the focus
         self.canvas.drawingChanged.connect(self._drawing_changed)
         c.changed.connect(self._project_changed)
         c.currentClassChanged.connect(lambda _id: self._update_actions())
@@ -277,13 +280,13 @@ class MainWindow(QMainWindow):
         self.add_drawing(record.id)
 
     def undo(self) -> None:
-        if not self.canvas.is_empty():
+        if not self.canvas.is_empty() and not self.reviewing():  # strokes only where they can be seen
             self.canvas.undo_stroke()
         else:
             self.controller.undo_stack.undo()
 
     def redo(self) -> None:
-        if self.canvas.can_redo_stroke():
+        if self.canvas.can_redo_stroke() and not self.reviewing():
             self.canvas.redo_stroke()
         else:
             self.controller.undo_stack.redo()
@@ -352,6 +355,9 @@ class MainWindow(QMainWindow):
         if self.batch.session is None:
             self.statusBar().showMessage("Label a folder first (File ▸ Label a Folder…).", 5000)
             return
+        if self.batch.busy():  # a move would pull files away from under the labeling
+            self.statusBar().showMessage("The folder is still being labeled; export when it is done.", 5000)
+            return
         self.exports.export(self.batch.session)
 
     # -- classes -----------------------------------------------------------------------
@@ -398,11 +404,11 @@ class MainWindow(QMainWindow):
         has_class = c.current_class >= 0
         for act in (a.rename_class, a.delete_class, a.recolor, a.move_up, a.move_down):
             act.setEnabled(has_class)
-        drawing = not self.canvas.is_empty()
+        drawing = not self.canvas.is_empty() and not self.reviewing()
         stack = c.undo_stack
         a.undo.setText("&Undo Stroke" if drawing else (f"&Undo {stack.undoText()}" if stack.canUndo() else "&Undo"))
         a.undo.setEnabled(drawing or stack.canUndo())
-        redo_stroke = self.canvas.can_redo_stroke()
+        redo_stroke = self.canvas.can_redo_stroke() and not self.reviewing()
         a.redo.setText("&Redo Stroke" if redo_stroke else (f"&Redo {stack.redoText()}" if stack.canRedo() else "&Redo"))
         a.redo.setEnabled(redo_stroke or stack.canRedo())
         target = c.workspace.class_record(c.current_class).name if has_class else "a New Class"

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import html
 
-from PySide6.QtCore import QItemSelectionModel, Qt, QTimer, Signal
-from PySide6.QtGui import QKeySequence, QShortcut
+import numpy as np
+from PySide6.QtCore import QItemSelection, QItemSelectionModel, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -88,8 +88,6 @@ class ResultsPanel(QWidget):
         self.default_button.clicked.connect(self._default_threshold)
         self.teach.toggled.connect(self._teach_toggled)
         self.export_button.clicked.connect(self.exportRequested)
-        self.unknown_key = QShortcut(QKeySequence("U"), self, context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
-        self.unknown_key.activated.connect(lambda: self.review("unknown"))
         self.set_session(None)
 
     def _layout(self) -> None:
@@ -152,10 +150,27 @@ class ResultsPanel(QWidget):
             return
         current = self.view.currentIndex()
         item = self.model.item(current.row()) if current.isValid() else -1
+        selected = self.view.selected_items()
         self._fill_classes()
         self.model.refresh()
         if item >= 0 and self.model.row_of(item) >= 0:
             self.go_to(self.model.row_of(item), scroll=False)
+        if len(selected) > 1:
+            self.select_items(selected)
+
+    def select_items(self, items: list[int]) -> None:
+        """Select these items again after the rows moved (in runs of rows, not one by one)."""
+        rows = np.sort(np.array([self.model.row_of(i) for i in items], np.int64))
+        rows = rows[rows >= 0]
+        selection = QItemSelection()
+        if len(rows):
+            breaks = np.flatnonzero(np.diff(rows) != 1)
+            starts = np.concatenate([[rows[0]], rows[breaks + 1]])
+            ends = np.concatenate([rows[breaks], [rows[-1]]])
+            for a, b in zip(starts, ends, strict=True):
+                selection.select(self.model.index(int(a)), self.model.index(int(b)))
+        flags = QItemSelectionModel.SelectionFlag
+        self.view.selectionModel().select(selection, flags.ClearAndSelect)
         self._update_slider()
         self._update_counts()
 
