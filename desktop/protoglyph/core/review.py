@@ -119,8 +119,13 @@ class BatchResults:
         t = self.table
         if self.classes is None:
             return t.review
-        gone = np.isin(t.review, (1, 2)) & ~np.isin(t.person_class, list(self.classes))
-        return np.where(gone, 0, t.review).astype(np.int8)
+        named = np.flatnonzero((t.review == 1) | (t.review == 2))  # usually few: look only at those
+        gone = named[~np.isin(t.person_class[named], list(self.classes))]
+        if not len(gone):
+            return t.review
+        out = t.review.copy()
+        out[gone] = 0
+        return out
 
     def status(self) -> np.ndarray:
         """``(N,)`` int8 status of every item (PREDICTED, CONFIRMED, ...)."""
