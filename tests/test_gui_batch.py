@@ -229,3 +229,37 @@ def test_a_multiple_selection_survives_a_refresh(window, qtbot, tmp_path: Path) 
     chosen = sorted(panel.view.selected_items())
     session.updated.emit()  # as every chunk and edit does
     assert sorted(panel.view.selected_items()) == chosen
+
+
+def test_any_class_by_the_right_click_menu_or_the_a_key(window, qtbot, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from PySide6.QtWidgets import QInputDialog
+
+    c = window.controller
+    session = label(window, qtbot, glyph_folder(tmp_path))
+    tenth = [c.new_class(f"Extra {n}") for n in (9, 10)][-1]  # no number key reaches class 10
+    panel = window.results
+    click(panel.view, 0)
+    item = panel.model.item(0)
+    assign = next(a.menu() for a in panel.review_menu().actions() if a.menu() is not None)
+    next(a for a in assign.actions() if a.text() == "Extra 10").trigger()
+    assert session.table.person_class[item] == tenth.id and session.table.review[item] == 2
+    click(panel.view, 0)
+    other = panel.model.item(0)
+    monkeypatch.setattr(QInputDialog, "getItem", lambda *args, **kwargs: ("Extra 10", True))
+    QTest.keyClick(panel.view, Qt.Key.Key_A)
+    assert session.table.person_class[other] == tenth.id
+
+
+def test_forgetting_a_folder_deletes_its_labels_and_shrinks_the_project(window, qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    folder = glyph_folder(tmp_path)
+    session = label(window, qtbot, folder)
+    session.review([0, 1], "assign", window.controller.workspace.classes()[0].id)
+    project = window.controller.workspace.project
+    size = project.path.stat().st_size
+    assert window.forget_results(ask=False)
+    assert project.query("SELECT COUNT(*) FROM batch_items").fetchone()[0] == 0
+    assert project.path.stat().st_size < size and window.batch.session is None
+    assert window.results.model.rowCount() == 0 and sorted(p.name for p in folder.rglob("*.png"))  # files stay
+    session = label(window, qtbot, folder)  # labeling it again starts from scratch
+    assert (session.table.review == 0).all()

@@ -235,6 +235,13 @@ class Project:
             self._db.execute("ROLLBACK")
             raise ProjectError(self.path, f"the change could not be saved ({exc})") from exc
 
+    def compact(self) -> None:
+        """Give the space of deleted rows back to the disk (``VACUUM``: rewrites the file safely)."""
+        try:
+            self._db.execute("VACUUM")
+        except sqlite3.Error as exc:
+            raise ProjectError(self.path, f"could not be compacted ({exc})") from exc
+
     def query(self, sql: str, args: Sequence[object] = ()) -> sqlite3.Cursor:
         """Run a read-only statement (for the stores built on the project, e.g. batch results)."""
         return self._db.execute(sql, tuple(args))

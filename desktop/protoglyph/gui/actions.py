@@ -32,6 +32,7 @@ class WindowActions:
     label_folder: QAction
     export_results: QAction
     undo_export: QAction
+    forget_results: QAction
     about: QAction
     shortcuts: QAction
 
@@ -103,6 +104,9 @@ def create_actions(parent: QWidget) -> WindowActions:
                                "document-export", short="Export"),
         undo_export=_action(parent, "Undo Folder E&xport…", None,
                             "Move exported files back (or remove copies) using the export's journal"),
+        forget_results=_action(parent, "&Forget This Folder's Labels…", None,
+                               "Delete the labels and reviews of the shown folder from the project (its files "
+                               "stay as they are)"),
         about=_action(parent, "&About Protoglyph", None, "Version, model and accuracy"),
         shortcuts=_action(parent, "&Keyboard Shortcuts", "F1", "List the keyboard shortcuts"),
     )

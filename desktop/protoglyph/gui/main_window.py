@@ -147,7 +147,7 @@ class MainWindow(QMainWindow):
         file.addMenu(self.files.recent_menu)
         file.addAction(a.save_as)
         file.addSeparator()
-        file.addActions([a.label_folder, a.export_results, a.undo_export])
+        file.addActions([a.label_folder, a.export_results, a.undo_export, a.forget_results])
         file.addSeparator()
         file.addAction(a.quit)
         edit = self.menuBar().addMenu("&Edit")
@@ -195,6 +195,7 @@ class MainWindow(QMainWindow):
         a.label_folder.triggered.connect(self.label_folder)
         a.export_results.triggered.connect(self._export)
         a.undo_export.triggered.connect(lambda: self.exports.undo())
+        a.forget_results.triggered.connect(lambda: self.forget_results())
         self.results.labelFolder.connect(self.label_folder)
         self.results.exportRequested.connect(self._export)
         self.batch.sessionStarted.connect(self._batch_started)
@@ -211,7 +212,9 @@ class MainWindow(QMainWindow):
                 self.number_keys.append(sc)
         unknown = QShortcut(QKeySequence("U"), self)
         unknown.activated.connect(lambda: self.reviewing() and self.results.review("unknown"))
-        self.number_keys.append(unknown)  # like 1–9: off while a text field has the focus
+        pick = QShortcut(QKeySequence("A"), self)
+        pick.activated.connect(lambda: self.reviewing() and self.results.choose_class())
+        self.number_keys += [unknown, pick]  # like 1–9: off while a text field has the focus
         self.canvas.drawingChanged.connect(self._drawing_changed)
         c.changed.connect(self._project_changed)
         c.currentClassChanged.connect(lambda _id: self._update_actions())
@@ -360,6 +363,28 @@ class MainWindow(QMainWindow):
             return
         self.exports.export(self.batch.session)
 
+    def forget_results(self, ask: bool = True) -> bool:
+        """Delete the shown folder's results and reviews from the project (not undoable: asks)."""
+        session = self.batch.session
+        if session is None or self.batch.busy():
+            return False
+        reviewed = int((session.table.review != 0).sum())
+        if ask and QMessageBox.question(
+                self, "Forget this folder's labels",
+                f"Delete the labels of {len(session.table):,} files in {session.folder} from this project, "
+                f"including {reviewed:,} reviews? The files themselves stay as they are, and examples taught "
+                "from reviews stay in their classes. This cannot be undone; the undo history is cleared."
+                ) != QMessageBox.StandardButton.Yes:
+            return False
+        session.store.forget()
+        self.controller.workspace.project.compact()
+        self.batch.close_session()
+        self.results.set_session(None)
+        self.controller.undo_stack.clear()
+        self.statusBar().showMessage(f"Forgot the labels of {session.folder}.", 8000)
+        self._update_actions()
+        return True
+
     # -- classes -----------------------------------------------------------------------
     def _new_class(self) -> None:
         self.controller.new_class()
@@ -418,6 +443,7 @@ class MainWindow(QMainWindow):
         reviewing = self.reviewing()
         a.add_drawing.setEnabled((drawing or reviewing) and not self._typing())
         a.export_results.setEnabled(self.batch.session is not None)
+        a.forget_results.setEnabled(self.batch.session is not None and not self.batch.busy())
         a.clear_drawing.setEnabled(drawing and not self._typing())
         if has_class:
             swatch = QPixmap(16, 16)
@@ -453,6 +479,7 @@ class MainWindow(QMainWindow):
         rows += "<tr><td>Reviewing a folder: assign the selection to class 1–9</td><td><b>1 … 9</b></td></tr>"
         rows += "<tr><td>Reviewing a folder: confirm the predictions</td><td><b>Enter</b></td></tr>"
         rows += "<tr><td>Reviewing a folder: none of these (unknown)</td><td><b>U</b></td></tr>"
+        rows += "<tr><td>Reviewing a folder: assign to any class, by name</td><td><b>A</b></td></tr>"
         QMessageBox.information(self, "Keyboard Shortcuts", f"<table cellpadding='3'>{rows}</table>")
 
     def closeEvent(self, event: QCloseEvent) -> None:

@@ -1,8 +1,9 @@
 """Reviewing a labeled folder: the results grid with its sort, filters, "none of these" slider,
 the teach switch, and the keys that review the selection.
 
-Keys (while this panel is shown): 1–9 assign the selection to class 1–9, Enter confirms the
-prediction, U marks "none of these"; arrows, Shift and Ctrl move and select as in any grid.
+Keys (while this panel is shown): 1–9 assign the selection to class 1–9, A to any class by name,
+Enter confirms the prediction, U marks "none of these"; arrows, Shift and Ctrl move and select
+as in any grid. The right-click menu offers the same, with every class.
 After a review the selection moves on to the next item of the review order.
 """
 
@@ -11,12 +12,14 @@ from __future__ import annotations
 import html
 
 import numpy as np
-from PySide6.QtCore import QItemSelection, QItemSelectionModel, Qt, QTimer, Signal
+from PySide6.QtCore import QItemSelection, QItemSelectionModel, QPoint, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QHBoxLayout,
+    QInputDialog,
     QLabel,
+    QMenu,
     QPushButton,
     QSizePolicy,
     QSlider,
@@ -50,6 +53,8 @@ class ResultsPanel(QWidget):
         self.view = ResultsView(self)
         self.view.setModel(model)
         self.view.setObjectName("resultsView")
+        self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.view.customContextMenuRequested.connect(self._context_menu)
         self.placeholder = QLabel(EMPTY, self)
         self.placeholder.setWordWrap(True)
         self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -204,7 +209,7 @@ class ResultsPanel(QWidget):
                  if (status == code).any()]
         running = " — labeling…" if self.session.running else ""
         self.counts.setText(f"{len(status):,} files: " + " · ".join(parts) + running +
-                            ".  Keys: 1–9 assign to a class, Enter confirms, U none of these, Ctrl+Z undo.")
+                            ".  Keys: 1–9 (or A) assign to a class, Enter confirms, U none of these, Ctrl+Z undo.")
 
     # -- "none of these" ---------------------------------------------------------------
     def _update_slider(self) -> None:
@@ -273,6 +278,39 @@ class ResultsPanel(QWidget):
         self.view.selectionModel().setCurrentIndex(index, flags.ClearAndSelect)
         if scroll:
             self.view.scrollTo(index)
+
+    def _context_menu(self, pos: QPoint) -> None:
+        """Right-click: review the selection, with every class listed (not only 1–9)."""
+        if self.session is None or not self.view.indexAt(pos).isValid():
+            return
+        if not self.view.selectionModel().isSelected(self.view.indexAt(pos)):
+            self.go_to(self.view.indexAt(pos).row(), scroll=False)
+        menu = self.review_menu()
+        menu.exec(self.view.viewport().mapToGlobal(pos))
+
+    def review_menu(self) -> QMenu:
+        menu = QMenu(self)
+        menu.addAction("Confirm the Prediction\tEnter", lambda: self.review("confirm"))
+        menu.addAction("None of These\tU", lambda: self.review("unknown"))
+        assign = menu.addMenu("Assign to Class")
+        assert self.session is not None
+        for n, c in enumerate(self.session.controller.workspace.classes(), 1):
+            key = f"\t{n}" if n <= 9 else ""
+            assign.addAction(f"{c.name}{key}", lambda c=c: self.review("assign", c.id))
+        return menu
+
+    def choose_class(self) -> int:
+        """The A key: pick any class by name (type to jump), then assign the selection to it."""
+        if self.session is None:
+            return 0
+        classes = self.session.controller.workspace.classes()
+        if not classes:
+            return 0
+        names = [f"{n}  {c.name}" if n <= 9 else c.name for n, c in enumerate(classes, 1)]
+        chosen, ok = QInputDialog.getItem(self, "Assign to Class", "Assign the selected items to:", names, 0, False)
+        if not ok:
+            return 0
+        return self.review("assign", classes[names.index(chosen)].id)
 
     def assign_number(self, n: int) -> int:
         """Assign the selection to the class shown as number ``n``."""
