@@ -58,6 +58,9 @@ def test_label_a_folder_review_with_keys_and_export(window, qtbot, tmp_path: Pat
     session = label(window, qtbot, folder)
     panel, model = window.results, window.results.model
     assert window.tabs.currentWidget() is panel and model.rowCount() == 13
+    assert panel.counts.text().startswith("13 files: ") and "1 error." in panel.counts.text()
+    assert "(default)" in panel.threshold_text.text() and "unknown" in panel.threshold_text.text()
+    assert 0 < panel.slider.value() < panel.slider.maximum()
     statuses = [model.index(r).data(ResultRole.STATUS) for r in range(13)]
     assert statuses[-1] == FAILED and all(s in (PREDICTED, UNKNOWN) for s in statuses[:-1])
     labels = {session.table.paths[model.item(r)]: model.index(r).data(ResultRole.LABEL) for r in range(12)}

@@ -75,6 +75,8 @@ class BatchResults:
     def set_prototypes(self, keys: Sequence[int], prototypes: np.ndarray) -> None:
         """Take the classifier's current prototypes; recompute only the columns that changed."""
         keys = [int(k) for k in keys]
+        if keys == self.keys and np.array_equal(self._protos, prototypes):
+            return  # nothing moved (an edit of names or colours, or the window taking the results in)
         old = {k: i for i, k in enumerate(self.keys)}
         columns = np.empty((len(self), len(keys)), np.float32)
         changed = []

@@ -49,7 +49,6 @@ class BatchSession(QObject):
         self.running = False
         self.successor: BatchSession | None = None
         self._index: dict[str, int] | None = None
-        self._todo = set(table.todo)
         controller.changed.connect(self.support_changed)
         self.support_changed()
 
@@ -84,10 +83,11 @@ class BatchSession(QObject):
         """Reviews of unchanged files as the old session has them (they may be newer than what
         was read from the file when this run started)."""
         index = self.index()
+        todo = set(self.table.todo)
         t, o = self.table, old.table
         for i, path in enumerate(o.paths):
             j = index.get(path)
-            if j is not None and t.state[j] != 0 and j not in self._todo:
+            if j is not None and t.state[j] != 0 and j not in todo:
                 t.review[j], t.person_class[j], t.example_id[j] = o.review[i], o.person_class[i], o.example_id[i]
 
     def index(self) -> dict[str, int]:

@@ -162,6 +162,8 @@ class ResultsPanel(QWidget):
             self.go_to(self.model.row_of(item), scroll=False)
         if len(selected) > 1:
             self.select_items(selected)
+        self._update_slider()
+        self._update_counts()
 
     def select_items(self, items: list[int]) -> None:
         """Select these items again after the rows moved (in runs of rows, not one by one)."""
@@ -176,8 +178,6 @@ class ResultsPanel(QWidget):
                 selection.select(self.model.index(int(a)), self.model.index(int(b)))
         flags = QItemSelectionModel.SelectionFlag
         self.view.selectionModel().select(selection, flags.ClearAndSelect)
-        self._update_slider()
-        self._update_counts()
 
     def _fill_classes(self) -> None:
         assert self.session is not None
@@ -205,8 +205,9 @@ class ResultsPanel(QWidget):
     def _update_counts(self) -> None:
         assert self.session is not None
         status = self.session.results.status()
-        parts = [f"{int((status == code).sum()):,} {name}" for code, name in enumerate(STATUS_NAMES)
-                 if (status == code).any()]
+        counts = np.bincount(status, minlength=len(STATUS_NAMES))
+        parts = [f"{n:,} {name}{'s' if name == 'error' and n != 1 else ''}"
+                 for name, n in zip(STATUS_NAMES, counts.tolist(), strict=True) if n]
         running = " — labeling…" if self.session.running else ""
         self.counts.setText(f"{len(status):,} files: " + " · ".join(parts) + running +
                             ".  Keys: 1–9 (or A) assign to a class, Enter confirms, U none of these, Ctrl+Z undo.")
