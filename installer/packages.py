@@ -12,7 +12,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from installer.common import DESKTOP_ENTRY, NAME, arch, folder_size, version
+from installer.common import DESKTOP_ENTRY, NAME, arch, folder_size, needed_libraries, version
 
 
 def make_tar_xz(bundle: Path, out: Path, fast: bool) -> Path:
@@ -49,8 +49,7 @@ def system_dependencies(bundle: Path) -> list[str]:
     wanted: set[str] = set()
     for f in bundle.rglob("*.so*"):
         if f.is_file() and not f.is_symlink():
-            dynamic = subprocess.run(["readelf", "-d", "-W", str(f)], capture_output=True, text=True).stdout
-            wanted |= set(re.findall(r"\(NEEDED\)\s+Shared library: \[([^\]]+)\]", dynamic))
+            wanted |= set(needed_libraries(f))
     packages: set[str] = set()
     for lib in sorted(wanted - inside):
         owner = subprocess.run(["dpkg", "-S", f"*/{lib}"], capture_output=True, text=True)

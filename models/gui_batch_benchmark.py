@@ -3,7 +3,8 @@
     python -m models.gui_batch_benchmark FOLDER [--project P] [--runs 3]
 
 Opens the main window (offscreen unless ``QT_QPA_PLATFORM`` says otherwise) on a fresh copy
-of a project made from 20 Omniglot evaluation characters x 5 drawings, labels FOLDER with
+of the project ``models.batch_benchmark`` labels with (20 Omniglot evaluation characters x 5
+drawings), labels FOLDER with
 File ▸ Label a Folder, and reports:
 
 - images/s from the start of labeling to the end (listing, workers, storing, the grid);
@@ -17,80 +18,20 @@ File ▸ Label a Folder, and reports:
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import shutil
 import statistics
 import sys
 import tempfile
-import threading
 import time
-import zipfile
 from pathlib import Path
-
-
-def examples_project(path: Path, session, data: str | None = None):  # type: ignore[no-untyped-def]
-    """A project with 20 evaluation characters x 5 drawings (the benchmark's support set)."""
-    import cv2  # here, not at the top: protoglyph must be imported before numpy (thread settings)
-    import numpy as np
-
-    from models.omniglot import data_dir, list_drawings, zip_path
-    from protoglyph.core.project import Project
-    from protoglyph.core.workspace import Workspace
-
-    source = zip_path(data_dir(data), "images_evaluation")
-    drawings = list_drawings(source)
-    characters = sorted({d.character for d in drawings})[:20]
-    ws = Workspace(Project.create(path), session)
-    with zipfile.ZipFile(source) as archive:
-        for character in characters:
-            record = ws.add_class(character.replace("/", " "))
-            images = [cv2.imdecode(np.frombuffer(archive.read(d.member), np.uint8), cv2.IMREAD_GRAYSCALE)
-                      for d in drawings if d.character == character][:5]
-            ws.add_examples(record.id, ws.prepare(images, ["benchmark"] * len(images)))
-    return ws
-
-
-class MemoryWatch(threading.Thread):
-    """Peak RSS (VmHWM) of this process and of its children, read every 50 ms."""
-
-    def __init__(self) -> None:
-        super().__init__(daemon=True)
-        self.peaks: dict[int, int] = {}
-        self.running = True
-
-    def run(self) -> None:
-        me = os.getpid()
-        while self.running:
-            for pid in [me, *self._children(me)]:
-                kb = self._hwm(pid)
-                if kb:
-                    self.peaks[pid] = max(self.peaks.get(pid, 0), kb)
-            time.sleep(0.05)
-
-    @staticmethod
-    def _children(pid: int) -> list[int]:
-        out = []
-        for task in Path(f"/proc/{pid}/task").glob("*"):
-            with contextlib.suppress(OSError):
-                out += [int(c) for c in (task / "children").read_text().split()]
-        return out
-
-    @staticmethod
-    def _hwm(pid: int) -> int:
-        try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1])
-        except OSError:
-            pass
-        return 0
 
 
 def run_once(folder: Path, template: Path, session) -> dict[str, float]:  # type: ignore[no-untyped-def]
     from PySide6.QtCore import QElapsedTimer, QEventLoop, Qt, QTimer
     from PySide6.QtTest import QTest
 
+    from models.batch_benchmark import TreeMemory
     from protoglyph.core.project import Project
     from protoglyph.core.workspace import Workspace
     from protoglyph.gui.app import application
@@ -116,8 +57,7 @@ def run_once(folder: Path, template: Path, session) -> dict[str, float]:  # type
             gaps.append(clock.restart())
 
         ticker.timeout.connect(tick)
-        watch = MemoryWatch()
-        watch.start()
+        watch = TreeMemory(os.getpid())
         clock.start()
         ticker.start()
         loop = QEventLoop()
@@ -128,10 +68,9 @@ def run_once(folder: Path, template: Path, session) -> dict[str, float]:  # type
             loop.exec()
         elapsed = time.perf_counter() - start
         ticker.stop()
-        watch.running = False
-        watch.join()
+        watch.stop()
         me = os.getpid()
-        workers = [kb for pid, kb in watch.peaks.items() if pid != me]
+        workers = [kb for pid, kb in watch.peak.items() if watch.role.get(pid) == "worker"]
         session_ = window.batch.session
         assert session_ is not None
         n = len(session_.table)
@@ -147,7 +86,7 @@ def run_once(folder: Path, template: Path, session) -> dict[str, float]:  # type
         app.processEvents()
         ws.project.close()
     return {"images": n, "seconds": elapsed, "rate": n / elapsed, "stall_ms": max(gaps[1:] or [0.0]),
-            "main_mb": watch.peaks.get(me, 0) / 1024, "worker_mb": max(workers or [0]) / 1024,
+            "main_mb": watch.peak.get(me, 0) / 1024, "worker_mb": max(workers or [0]) / 1024,
             "rerank_ms": 1000 * statistics.median(rerank)}
 
 
@@ -158,12 +97,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data", help="Omniglot folder (default $PROTOGLYPH_OMNIGLOT or ../shared/omniglot)")
     args = parser.parse_args(argv)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    import protoglyph  # noqa: F401 - before numpy: it sets the thread settings the app runs with
+    from models.batch_benchmark import make_examples, make_project
     from protoglyph.core.encoder import EncoderSession
 
     session = EncoderSession()
     with tempfile.TemporaryDirectory() as tmp:
         template = Path(tmp) / "template.protoglyph"
-        examples_project(template, session, args.data).project.close()
+        make_project(template, make_examples(Path(tmp) / "examples", args.data), session)
         runs = [run_once(args.folder, template, session) for _ in range(args.runs)]
     med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
     print(f"GUI labeling of {int(med['images']):,} images, {args.runs} runs (median; a fresh project each run)")

@@ -209,7 +209,7 @@ def label_folder(project: Project | None, folder: Path, encoder: Any, *, stop_af
                        encoder.embedding_size)
     store = BatchStore(project, folder) if project else None
     if store is not None:  # files no longer there keep their stored results (they may come back)
-        store.save(table, [i for i in table.errors if i not in table.todo], key)
+        store.save_listing_problems(table, key)
     done = 0
 
     def should_stop() -> bool:
@@ -487,3 +487,18 @@ def test_arriving_rows_are_predicted() -> None:
     results.update_rows(np.array([7]))
     assert results.best[7] == 30 and results.labels()[7] == 30 and results.confidence[7] > 0.5
 
+
+
+def test_folder_export_items_follow_the_statuses() -> None:
+    from protoglyph.core.review import folder_export_items
+
+    results, _, _ = results_fixture()
+    names = {k: f"class {k}" for k in results.keys}
+    status = results.status()
+    every = folder_export_items(results, names)
+    assert len(every) == int(np.isin(status, (PREDICTED, CONFIRMED, CORRECTED)).sum())
+    assert all(name in names.values() for _, name in every)
+    reviewed = folder_export_items(results, names, reviewed_only=True, with_unknown=True)
+    assert {p.name for p, _ in reviewed} <= {results.table.paths[i].rsplit("/", 1)[-1] for i in
+                                              np.flatnonzero(results.reviews() != 0)}
+    assert len(folder_export_items(results, {})) == 0  # no class names: nothing to place

@@ -13,7 +13,6 @@ import pytest
 
 from protoglyph.cli import main
 from protoglyph.core import batch
-from protoglyph.core.batch_store import labeled_folders
 from protoglyph.core.project import Project
 from protoglyph.core.shapes import draw_shape
 from protoglyph.core.starter import create_starter_project
@@ -119,7 +118,9 @@ def test_a_project_keeps_the_results_so_a_second_run_reads_nothing(
     assert labels["ring0.png"] == labels["more/ring9.png"] == "Ring" and labels["cross1.png"] == "Cross"
     opened = Project.open(project)
     try:
-        assert labeled_folders(opened) == [(str(scans.resolve()), 8)]
+        stored = opened.query("SELECT b.folder, COUNT(*) FROM batches b JOIN batch_items i ON i.batch_id = b.id "
+                              "GROUP BY b.id").fetchall()
+        assert stored == [(str(scans.resolve()), 8)]
     finally:
         opened.close()
 

@@ -155,8 +155,7 @@ def run(args: argparse.Namespace) -> int:
         results.set_prototypes([int(k) for k in keys], prototypes)  # type: ignore[call-overload]
         if project is not None:
             store = BatchStore(project, folder)  # files no longer there keep their stored results
-            todo = set(table.todo)
-            store.save(table, [i for i in table.errors if i not in todo], model_key)
+            store.save_listing_problems(table, model_key)
         label_all(args, session, table, results, store, model_key)
         threshold = args.threshold if args.threshold is not None else table.threshold
         results.threshold = threshold if threshold is not None else default_threshold(support)

@@ -158,6 +158,14 @@ class BatchStore:
             self._batch_id = int(db.execute("SELECT id FROM batches WHERE folder = ?", (self.folder,)).fetchone()[0])
         return self._batch_id
 
+    def save_listing_problems(self, table: BatchTable, model_key: str) -> None:
+        """Store what the listing itself found unusable (link loops, folders that can't be read):
+        the errors of items that are not to be embedded."""
+        todo = set(table.todo)
+        problems = [i for i in table.errors if i not in todo]
+        if problems:
+            self.save(table, problems, model_key)
+
     def save_chunk(self, table: BatchTable, chunk: ChunkResult, model_key: str) -> None:
         """Store a chunk as it arrives from the workers, before ``table.apply`` (the embeddings
         come from the chunk), so that a thread of its own can do it while the window takes
@@ -198,14 +206,6 @@ class BatchStore:
                 "embedding_model = excluded.embedding_model, error = excluded.error, review = excluded.review, "
                 "class_id = excluded.class_id, example_id = excluded.example_id", [(batch, *r) for r in rows])
 
-    def remove(self, paths: Sequence[str]) -> None:
-        """Forget stored results of files that are no longer in the folder."""
-        if not paths:
-            return
-        with self.project.transaction() as db:
-            batch = self._batch(db)
-            db.executemany("DELETE FROM batch_items WHERE batch_id = ? AND path = ?", [(batch, p) for p in paths])
-
     def set_reviews(self, paths: Sequence[str], review: Sequence[int], class_id: Sequence[int],
                     example_id: Sequence[int]) -> None:
         """Store the person's reviews (code 0 clears one; -1 ids mean none)."""
@@ -227,10 +227,3 @@ class BatchStore:
         with self.project.transaction() as db:
             db.execute("DELETE FROM batches WHERE id = ?", (self._batch_id,))
         self._batch_id = None
-
-
-def labeled_folders(project: Project) -> list[tuple[str, int]]:
-    """Folders labeled in this project, most recent first, with their number of files."""
-    rows = project.query("SELECT b.folder, COUNT(i.id) FROM batches b LEFT JOIN batch_items i ON i.batch_id = b.id "
-                         "GROUP BY b.id ORDER BY b.id DESC")
-    return [(str(f), int(n)) for f, n in rows]

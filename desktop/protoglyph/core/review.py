@@ -11,11 +11,13 @@ order then follow from that matrix with a few vector operations. Nothing here kn
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import cv2
 import numpy as np
 
 from protoglyph.core.batch_store import DONE, ERROR, PENDING, BatchTable
+from protoglyph.core.classifier import squared_distances
 from protoglyph.core.export import ResultRow
 
 #: Statuses shown to the person, in the order of :data:`STATUS_NAMES`.
@@ -27,16 +29,14 @@ _ROWS = 8192  # items per block when computing distances (bounds the float32 scr
 
 
 def distances_to(embeddings: np.ndarray, prototypes: np.ndarray) -> np.ndarray:
-    """Squared distances of float16 ``(N, D)`` embeddings to float32 ``(C, D)`` prototypes, blockwise."""
+    """Squared distances of float16 ``(N, D)`` embeddings to ``(C, D)`` prototypes, blockwise
+    (the float32 copy of a block is all the extra memory it takes)."""
     out = np.empty((len(embeddings), len(prototypes)), np.float32)
-    p = np.ascontiguousarray(prototypes, np.float32)
-    p_sq = (p * p).sum(1)
     for start in range(0, len(embeddings), _ROWS):
         block = embeddings[start : start + _ROWS]
         # OpenCV converts float16 several times faster than numpy does.
         q = np.asarray(cv2.multiply(block, 1.0, dtype=cv2.CV_32F)).reshape(block.shape)  # type: ignore[call-overload]
-        d = (q * q).sum(1)[:, None] - 2.0 * (q @ p.T) + p_sq[None, :]
-        out[start : start + len(block)] = np.maximum(d, 0.0)
+        out[start : start + len(block)] = squared_distances(q, prototypes)
     return out
 
 
@@ -200,3 +200,21 @@ def result_rows(results: BatchResults, names: Mapping[int, str]) -> list[ResultR
             confidence = None  # the person's label, not the model's
         rows.append(ResultRow(path, label, confidence, STATUS_NAMES[s], bool(review[i]), t.errors.get(i, "")))
     return rows
+
+
+def folder_export_items(results: BatchResults, names: Mapping[int, str], reviewed_only: bool = False,
+                        with_unknown: bool = False) -> list[tuple[Path, str]]:
+    """``(file, class name)`` of the items a folder-per-class export takes: labeled items (only
+    those a person reviewed, if asked) and, if asked, unknown ones under "unknown"."""
+    t = results.table
+    status, labels, review = results.status(), results.labels(), results.reviews()
+    wanted = (CONFIRMED, CORRECTED) if reviewed_only else (CONFIRMED, CORRECTED, PREDICTED)
+    items = []
+    for i, path in enumerate(t.paths):
+        s = int(status[i])
+        name = names.get(int(labels[i]))
+        if s in wanted and name is not None:
+            items.append((t.folder / path, name))
+        elif with_unknown and s == UNKNOWN and (review[i] or not reviewed_only):
+            items.append((t.folder / path, "unknown"))
+    return items

@@ -158,11 +158,15 @@ class Workspace:
 
     # -- examples ----------------------------------------------------------------------
     def prepare(self, images: Sequence[np.ndarray], sources: Sequence[str],
-                strokes: Sequence[str | None] | None = None) -> list[NewExample]:
-        """Embed gray images as new examples (no file or classifier change; thread-safe)."""
+                strokes: Sequence[str | None] | None = None,
+                embeddings: np.ndarray | None = None) -> list[NewExample]:
+        """Embed gray images as new examples (no file or classifier change; thread-safe).
+
+        ``embeddings`` are theirs when already known (a labeled folder's items): no embedding then.
+        """
         if not images:
             return []
-        vectors = self.encoder.embed_images(list(images))
+        vectors = self.encoder.embed_images(list(images)) if embeddings is None else np.asarray(embeddings, np.float32)
         marks = strokes if strokes is not None else [None] * len(images)
         return [NewExample(shrink_to(img, MAX_STORED_SIDE), src, vec, st)
                 for img, src, vec, st in zip(images, sources, vectors, marks, strict=True)]

@@ -69,10 +69,7 @@ class BatchJob(QRunnable):
             store = BatchStore(project, self.folder)
             # Files no longer in the folder keep their stored results and reviews: they may
             # come back (an export moved them and was undone, a drive was not mounted).
-            todo = set(table.todo)
-            listing_problems = [i for i in table.errors if i not in todo]
-            if listing_problems:
-                store.save(table, listing_problems, self.model_key)
+            store.save_listing_problems(table, self.model_key)
             self.signals.prepared.emit(results)
             work = [(i, table.paths[i]) for i in table.todo]
             for chunk in embed_files(self.folder, work, self.encoder, jobs=self.jobs,

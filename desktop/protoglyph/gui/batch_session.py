@@ -17,11 +17,11 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from protoglyph.core.batch_store import DONE, BatchStore, BatchTable
-from protoglyph.core.imagefile import ImageReadError, read_image, shrink_to
+from protoglyph.core.imagefile import ImageReadError, read_image
 from protoglyph.core.project import ExampleRecord
 from protoglyph.core.review import CONFIRMED, CORRECTED, PREDICTED, UNKNOWN, BatchResults
 from protoglyph.core.threshold import default_threshold
-from protoglyph.core.workspace import MAX_STORED_SIDE, NewExample
+from protoglyph.core.workspace import NewExample
 from protoglyph.gui.commands import Edit
 
 if TYPE_CHECKING:
@@ -192,8 +192,8 @@ class BatchSession(QObject):
                 image = read_image(self.path(int(i)))
             except ImageReadError:
                 continue  # the file changed or went away since; the review still counts
-            vector = self.table.embeddings[i].astype(np.float32)  # no need to embed it again
-            example = NewExample(shrink_to(image, MAX_STORED_SIDE), str(self.path(int(i))), vector)
+            vector = self.table.embeddings[i][None]  # no need to embed it again
+            example = self.controller.workspace.prepare([image], [str(self.path(int(i)))], embeddings=vector)[0]
             by_class.setdefault(int(c), []).append((n, example))
         return by_class
 

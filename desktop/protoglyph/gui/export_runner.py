@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from protoglyph.core import export as ex
-from protoglyph.core.review import CONFIRMED, CORRECTED, PREDICTED, UNKNOWN, result_rows
+from protoglyph.core.review import folder_export_items, result_rows
 from protoglyph.gui.batch_session import BatchSession
 
 FORMATS = ("CSV table (.csv)", "JSON (.json)", "A folder per class: copy the files",
@@ -142,15 +142,7 @@ class ExportRunner(QObject):
             if answer != QMessageBox.StandardButton.No:
                 return
             ex.discard_export(dest)
-        status, labels = session.results.status(), session.results.labels()
-        wanted = {CONFIRMED, CORRECTED} if reviewed_only else {CONFIRMED, CORRECTED, PREDICTED}
-        items = []
-        for i, path in enumerate(session.table.paths):
-            s = int(status[i])
-            if s in wanted and labels[i] >= 0:
-                items.append((session.folder / path, names[int(labels[i])]))
-            elif with_unknown and s == UNKNOWN and (session.table.review[i] or not reviewed_only):
-                items.append((session.folder / path, "unknown"))
+        items = folder_export_items(session.results, names, reviewed_only, with_unknown)
         if not items:
             QMessageBox.information(self.window, "Nothing to export", "No item matches what you chose to export.")
             return
