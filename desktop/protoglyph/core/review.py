@@ -17,7 +17,6 @@ import cv2
 import numpy as np
 
 from protoglyph.core.batch_store import DONE, ERROR, PENDING, BatchTable
-from protoglyph.core.classifier import squared_distances
 from protoglyph.core.export import ResultRow
 
 #: Statuses shown to the person, in the order of :data:`STATUS_NAMES`.
@@ -29,14 +28,21 @@ _ROWS = 8192  # items per block when computing distances (bounds the float32 scr
 
 
 def distances_to(embeddings: np.ndarray, prototypes: np.ndarray) -> np.ndarray:
-    """Squared distances of float16 ``(N, D)`` embeddings to ``(C, D)`` prototypes, blockwise
-    (the float32 copy of a block is all the extra memory it takes)."""
+    """Squared distances of float16 ``(N, D)`` embeddings to float32 ``(C, D)`` prototypes, blockwise.
+
+    The formula of ``classifier.squared_distances``, written out here so that the prototypes'
+    terms are computed once and each block's scratch is freed at once: calling that function per
+    block raised the window's peak memory by 25 MB when labeling 100,000 images.
+    """
     out = np.empty((len(embeddings), len(prototypes)), np.float32)
+    p = np.ascontiguousarray(prototypes, np.float32)
+    p_sq = (p * p).sum(1)
     for start in range(0, len(embeddings), _ROWS):
         block = embeddings[start : start + _ROWS]
         # OpenCV converts float16 several times faster than numpy does.
         q = np.asarray(cv2.multiply(block, 1.0, dtype=cv2.CV_32F)).reshape(block.shape)  # type: ignore[call-overload]
-        out[start : start + len(block)] = squared_distances(q, prototypes)
+        d = (q * q).sum(1)[:, None] - 2.0 * (q @ p.T) + p_sq[None, :]
+        out[start : start + len(block)] = np.maximum(d, 0.0)
     return out
 
 
