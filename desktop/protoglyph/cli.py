@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import multiprocessing
 import sys
 import tempfile
@@ -21,7 +22,13 @@ from protoglyph.core.encoder import EncoderSession, ModelError
 
 
 def _self_test(session: EncoderSession) -> str:
-    """Classify a ring drawn here against the starter project, built in a temporary folder."""
+    """Classify a ring drawn here against the starter project, built in a temporary folder.
+
+    The offline installer trusts this check, so it passes only on numbers that mean something:
+    a finite embedding, a finite distance and a probability in [0, 1]. Embeddings that are
+    finite but so large that distances overflow give ``p=nan`` otherwise, and a NaN compares
+    false with everything, so no ordinary check downstream would notice.
+    """
     from protoglyph.core.shapes import draw_shape
     from protoglyph.core.starter import create_starter_project
 
@@ -29,12 +36,17 @@ def _self_test(session: EncoderSession) -> str:
         workspace = create_starter_project(Path(folder) / "starter.protoglyph", session)
         try:
             query = session.embed_images([draw_shape("ring", np.random.default_rng(1), size=300)])
+            if not np.isfinite(query).all():
+                raise RuntimeError("self-test failed: the encoder gave a NaN or infinite embedding for a drawn ring")
             best = workspace.classify_embedding(query[0], 1)[0]
             name = workspace.class_record(int(best.class_key)).name  # type: ignore[call-overload]
         finally:
             workspace.project.close()
+    if not (math.isfinite(best.probability) and 0.0 <= best.probability <= 1.0 and math.isfinite(best.distance)):
+        raise RuntimeError(f"self-test failed: a drawn ring got probability {best.probability} at distance "
+                           f"{best.distance}, not finite numbers (the model's embeddings or temperature overflow)")
     if name != "Ring":
-        raise RuntimeError(f"self-test: a drawn ring was classified as {name!r}")
+        raise RuntimeError(f"self-test failed: a drawn ring was classified as {name!r}")
     formats = _image_formats()
     return (f"self-test passed: a drawn ring is 'Ring' with p={best.probability:.3f} (starter project, 8 classes); "
             f"reads {', '.join(formats)}")
@@ -54,11 +66,11 @@ def _image_formats() -> list[str]:
     for name, suffix in (("PNG", ".png"), ("JPEG", ".jpg"), ("BMP", ".bmp"), ("TIFF", ".tiff"), ("WebP", ".webp")):
         ok, data = cv2.imencode(suffix, glyph)
         if not ok or decode_image(data.tobytes(), f"self-test{suffix}").shape != glyph.shape:
-            raise RuntimeError(f"self-test: a {name} image could not be written and read back")
+            raise RuntimeError(f"self-test failed: a {name} image could not be written and read back")
         read.append(name)
     d = distances_to(np.ones((3, 4), np.float16), np.zeros((1, 4), np.float32))
     if not np.allclose(d, 4.0):
-        raise RuntimeError("self-test: distances of float16 embeddings are wrong")
+        raise RuntimeError("self-test failed: distances of float16 embeddings are wrong")
     return read
 
 
