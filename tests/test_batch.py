@@ -372,7 +372,7 @@ def test_a_worker_that_cannot_start_is_a_batch_error(tmp_path: Path, monkeypatch
     garbage = tmp_path / "garbage.onnx"
     garbage.write_bytes(b"\x00" * 64)
     monkeypatch.setattr(batch, "IN_PROCESS_BELOW", 2)
-    fake = SimpleNamespace(path=garbage)  # only the workers load it
+    fake = SimpleNamespace(path=garbage, model_key="garbage")  # only the workers load it
     with pytest.raises(BatchError, match="worker process"):
         list(embed_files(folder, [(0, "0.png"), (1, "1.png"), (2, "2.png")], fake, jobs=2))
 

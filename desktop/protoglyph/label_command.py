@@ -10,26 +10,31 @@ new and changed files, and the app shows the same results for review.
 
 Exit status: 0 when the CSV was written; 1 when no image in the folder could be labeled; 2
 when nothing could be done (no such folder, no classes with examples, an unusable model or
-project file); 130 when interrupted.
+project file); 130 when interrupted, 143 when stopped by SIGTERM. Worker processes end with the
+command however it ends, SIGKILL included.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
+import os
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
 import numpy as np
 
-from protoglyph.core.batch import BatchError, default_jobs, embed_files, list_folder
+from protoglyph.core.batch import BatchError, FileEntry, default_jobs, embed_files, list_folder
 from protoglyph.core.batch_store import BatchStore, BatchTable, read_batch
 from protoglyph.core.classifier import FewShotClassifier
 from protoglyph.core.encoder import EncoderSession, ModelError
 from protoglyph.core.export import ExportError, write_csv
 from protoglyph.core.imagefile import ImageReadError, read_image
 from protoglyph.core.importing import plan_import
-from protoglyph.core.project import Project, ProjectError
+from protoglyph.core.project import BUSY_LIMIT_S, Project, ProjectError
 from protoglyph.core.review import BatchResults, result_rows
 from protoglyph.core.threshold import default_threshold
 from protoglyph.core.workspace import Workspace
@@ -125,18 +130,26 @@ def run(args: argparse.Namespace) -> int:
         raise Failure(f"--out {args.out} is a folder; give a file name, e.g. {args.out / 'labels.csv'}")
     if not args.out.parent.is_dir():
         raise Failure(f"cannot write {args.out}: the folder {args.out.parent} does not exist")
+    if args.threshold is not None and not (math.isfinite(args.threshold) and args.threshold >= 0):
+        raise Failure(f"--threshold must be a finite number of at least 0, not {args.threshold}")
     try:
         session = EncoderSession(args.model)
     except ModelError as exc:
         raise Failure(f"the encoder model cannot be used.\n  file: {exc.path}\n  problem: {exc.problem}") from exc
-    model_key = f"{session.info.model_name}:{session.info.model_version}:{session.info.preprocess}"
+    model_key = session.model_key
     project = store = None
     if args.project is not None:
         try:
             project = Project.open(args.project)
+            project.patience_s = BUSY_LIMIT_S
+            project.on_wait = lambda waited: None if args.quiet else print(
+                f"protoglyph label: waiting for another program to release {args.project} ({waited:.0f} s)…",
+                file=sys.stderr, flush=True)
+            workspace = Workspace(project, session)
         except ProjectError as exc:
             raise Failure(f"the project cannot be used.\n  file: {exc.path}\n  problem: {exc.problem}") from exc
-        workspace = Workspace(project, session)
+        for problem in workspace.problems:
+            print(f"protoglyph label: {args.project}: {problem}", file=sys.stderr)
         classifier, names = workspace.classifier, {c.id: c.name for c in workspace.classes()}
         support = workspace.support_embeddings()
     else:
@@ -146,8 +159,7 @@ def run(args: argparse.Namespace) -> int:
         if not keys:
             where = args.project or args.examples
             raise Failure(f"{where} has no classes with examples; add a few examples per class first")
-        out = args.out.resolve()
-        entries = [e for e in list_folder(folder) if (folder / e.path).resolve() != out]  # an earlier CSV
+        entries = [e for e in list_folder(folder) if not _is_output(folder / e.path, e, args.out)]  # an earlier CSV
         if not entries:
             raise Failure(f"{folder} holds no files to label", 1)
         table = read_batch(project.path if project else None, folder, entries, model_key, session.embedding_size)
@@ -163,6 +175,8 @@ def run(args: argparse.Namespace) -> int:
         written = write_csv(rows, args.out)
     except ExportError as exc:
         raise Failure(f"the results cannot be written.\n  file: {exc.path}\n  problem: {exc.problem}") from exc
+    except ModelError as exc:  # found while labeling: the model gave NaN for some images
+        raise Failure(f"the encoder model cannot be used.\n  file: {exc.path}\n  problem: {exc.problem}") from exc
     except ProjectError as exc:
         raise Failure(f"the project cannot be used.\n  file: {exc.path}\n  problem: {exc.problem}") from exc
     finally:
@@ -174,6 +188,25 @@ def run(args: argparse.Namespace) -> int:
     print(f"protoglyph label: {written:,} images → {args.out} ({summary}; unknown beyond squared distance "
           f"{results.threshold:.1f})", file=sys.stderr)
     return 1 if counts["error"] == written else 0
+
+
+def _is_output(path: Path, entry: FileEntry, out: Path) -> bool:
+    """Whether a listed file is the CSV being written (compared by inode: a path compare would
+    need ``resolve()``, which fails on a link loop)."""
+    if entry.problem is not None:
+        return False
+    try:
+        return os.path.samefile(path, out)
+    except OSError:
+        return False
+
+
+class Terminated(Exception):
+    """SIGTERM: stop as after Ctrl+C (workers shut down, what was stored kept)."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise Terminated
 
 
 def label_all(args: argparse.Namespace, session: EncoderSession, table: BatchTable, results: BatchResults,
@@ -201,12 +234,18 @@ def label_all(args: argparse.Namespace, session: EncoderSession, table: BatchTab
 
 def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
+    on_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _on_sigterm) if on_main else None
     try:
         return run(args)
     except Failure as exc:
         print(f"protoglyph label: {exc}", file=sys.stderr)
         return exc.code
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Terminated) as exc:
         kept = " (what was labeled is kept in the project; run again to go on)" if args.project else ""
-        print(f"\nprotoglyph label: interrupted{kept}", file=sys.stderr)
-        return 130
+        how = "stopped" if isinstance(exc, Terminated) else "interrupted"
+        print(f"\nprotoglyph label: {how}{kept}", file=sys.stderr)
+        return 143 if isinstance(exc, Terminated) else 130
+    finally:
+        if on_main:
+            signal.signal(signal.SIGTERM, previous)

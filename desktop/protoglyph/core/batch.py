@@ -16,9 +16,13 @@ below ever writes to the labeled folder.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import multiprocessing
 import os
+import signal
 import stat
+import sys
+import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -39,6 +43,7 @@ IN_PROCESS_BELOW = 1024
 #: Files that are never glyphs and would only clutter the error list.
 IGNORED_NAMES = frozenset({"thumbs.db", "desktop.ini"})
 BLANK = "blank: no glyph found in the image"
+OVERFLOW = "the encoder's embedding of this image is too large to store (float16)"
 
 
 class BatchError(RuntimeError):
@@ -109,7 +114,17 @@ def list_folder(folder: Path) -> list[FileEntry]:
                 stack.append((rel, iter(_children(Path(child.path), rel, entries))))
         elif stat.S_ISREG(st.st_mode):
             entries.append(FileEntry(rel, st.st_size, st.st_mtime_ns))
+        else:
+            entries.append(FileEntry(rel, 0, 0, f"not a regular file ({_kind(st.st_mode)}); skipped"))
     return entries
+
+
+def _kind(mode: int) -> str:
+    for test, name in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a device"),
+                       (stat.S_ISBLK, "a device")):
+        if test(mode):
+            return name
+    return "not a file"
 
 
 def _children(folder: Path, rel: str, entries: list[FileEntry]) -> list[os.DirEntry[str]]:
@@ -140,7 +155,10 @@ def embed_chunk(session: EncoderSession, folder: str, chunk: Sequence[tuple[int,
     errors.extend((ok[i], BLANK) for i in np.flatnonzero(blank))
     keep = np.flatnonzero(~blank)
     vectors = session.embed_inputs(inputs[keep]).astype(np.float16)
-    return ChunkResult(np.asarray(ok, dtype=np.int64)[keep], vectors, errors)
+    # The encoder's output is checked to be finite; float16 (largest 65504) must hold it too.
+    fits = np.isfinite(vectors).all(axis=1)
+    errors.extend((ok[keep[i]], OVERFLOW) for i in np.flatnonzero(~fits))
+    return ChunkResult(np.asarray(ok, dtype=np.int64)[keep[fits]], vectors[fits], errors)
 
 
 # -- worker processes -------------------------------------------------------------------
@@ -153,11 +171,43 @@ _worker_session: EncoderSession | None = None
 WORKER_BATCH = 16
 
 
-def _start_worker(model_path: str) -> None:
+def _start_worker(model_path: str, model_key: str) -> None:
     global _worker_session
+    _die_with_parent()
     with contextlib.suppress(AttributeError, OSError):  # os.nice is POSIX only
         os.nice(5)  # the window (or the command's own process) comes first for the CPU
     _worker_session = EncoderSession(model_path, threads=1, batch_size=WORKER_BATCH)
+    if _worker_session.model_key != model_key:  # the file was replaced since the batch began
+        raise BatchError(f"the encoder {model_path} changed while labeling; run again")
+
+
+#: ``prctl(PR_SET_PDEATHSIG, SIGKILL)``: Linux kills the worker the moment its parent dies.
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """Make this worker process end when the process that started it ends, however it ends.
+
+    A parent killed with SIGKILL (or a crash, or the window's process ending) runs no clean-up,
+    and its workers would live on: about 100 MB each, holding its stdout and stderr open, so
+    that a caller reading them waits forever. On Linux the kernel kills the worker at once
+    (``PR_SET_PDEATHSIG``); everywhere, a thread waits on the parent's sentinel (it becomes
+    ready when the parent is gone) and ends the process.
+    """
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.name == "posix" and os.getppid() != parent.pid:  # the parent died before we got here
+        os._exit(1)
+
+    def watch() -> None:
+        parent.join()
+        os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def _work(folder: str, chunk: list[tuple[int, str]], max_pixels: int) -> ChunkResult:
@@ -197,7 +247,7 @@ def embed_files(folder: Path, todo: Sequence[tuple[int, str]], session: EncoderS
             yield embed_chunk(session, str(folder), chunk, max_pixels)
         return
     pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_start_worker, initargs=(str(session.path),))
+                               initializer=_start_worker, initargs=(str(session.path), session.model_key))
     pending: deque[Future[ChunkResult]] = deque()
     sent = 0
     try:

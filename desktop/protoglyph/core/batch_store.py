@@ -13,6 +13,7 @@ and half the memory and disk of float32.
 
 from __future__ import annotations
 
+import math
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -21,7 +22,16 @@ from pathlib import Path
 import numpy as np
 
 from protoglyph.core.batch import ChunkResult, FileEntry
-from protoglyph.core.project import Project, ProjectError, now
+from protoglyph.core.project import (
+    Project,
+    ProjectError,
+    checksum,
+    connect_for_reading,
+    db_text,
+    from_db_text,
+    intact,
+    now,
+)
 
 #: Item states in :attr:`BatchTable.state`.
 PENDING, DONE, ERROR = 0, 1, 2
@@ -89,6 +99,11 @@ def folder_key(folder: Path) -> str:
     return str(Path(folder).resolve())
 
 
+def usable_threshold(value: object) -> float | None:
+    """A stored "none of these" distance, or ``None`` (the default) if it is not a finite number."""
+    return float(value) if isinstance(value, int | float) and math.isfinite(value) and value >= 0 else None
+
+
 def read_batch(project_path: Path | None, folder: Path, entries: Sequence[FileEntry], model_key: str,
                dim: int) -> BatchTable:
     """The folder's listing merged with the results stored in the project (if any).
@@ -103,20 +118,20 @@ def read_batch(project_path: Path | None, folder: Path, entries: Sequence[FileEn
     table = BatchTable.fresh(folder, entries, dim)
     if project_path is None:
         return table
+    db = connect_for_reading(project_path)
     try:
-        db = sqlite3.connect(f"{Path(project_path).resolve().as_uri()}?mode=ro", uri=True, timeout=10.0)
-    except sqlite3.Error as exc:
-        raise ProjectError(project_path, f"cannot be opened ({exc})") from exc
-    try:
-        row = db.execute("SELECT id, threshold FROM batches WHERE folder = ?", (folder_key(folder),)).fetchone()
+        row = db.execute("SELECT id, threshold FROM batches WHERE folder = ?",
+                         (db_text(folder_key(folder)),)).fetchone()
         if row is None:
             return table
-        batch_id, table.threshold = row
+        batch_id, threshold = row
+        table.threshold = usable_threshold(threshold)
         index = {p: i for i, p in enumerate(table.paths)}
         todo = set(table.todo)
         cursor = db.execute("SELECT path, size, mtime_ns, embedding, embedding_model, error, review, class_id, "
-                            "example_id FROM batch_items WHERE batch_id = ?", (batch_id,))
-        for path, size, mtime, blob, model, error, review, class_id, example_id in cursor:
+                            "example_id, embedding_crc FROM batch_items WHERE batch_id = ?", (batch_id,))
+        for stored, size, mtime, blob, model, error, review, class_id, example_id, crc in cursor:
+            path = from_db_text(stored)
             i = index.get(path)
             if i is None:
                 table.vanished.append(path)
@@ -128,11 +143,11 @@ def read_batch(project_path: Path | None, folder: Path, entries: Sequence[FileEn
             table.example_id[i] = -1 if example_id is None else example_id
             if error is not None:
                 continue  # read again: the cause (permissions, a file in use) may be gone
-            if model == model_key and blob is not None and len(blob) == 2 * dim:
-                table.state[i] = DONE
-                table.embeddings[i] = np.frombuffer(blob, np.float16)
-            else:
-                continue  # another model's embedding: embedded again, review kept
+            vector = np.frombuffer(blob, np.float16) if model == model_key and intact(blob, crc) else None
+            if vector is None or len(vector) != dim or not np.isfinite(vector).all():
+                continue  # another model's, or damaged: embedded again, review kept
+            table.state[i] = DONE
+            table.embeddings[i] = vector
             todo.discard(i)
     except sqlite3.DatabaseError as exc:
         raise ProjectError(project_path, f"the labeling results cannot be read ({exc})") from exc
@@ -147,7 +162,7 @@ class BatchStore:
 
     def __init__(self, project: Project, folder: Path) -> None:
         self.project = project
-        self.folder = folder_key(folder)
+        self.folder = db_text(folder_key(folder))
         row = project.query("SELECT id FROM batches WHERE folder = ?", (self.folder,)).fetchone()
         self._batch_id: int | None = None if row is None else int(row[0])
 
@@ -201,10 +216,14 @@ class BatchStore:
             batch = self._batch(db)
             db.executemany(
                 "INSERT INTO batch_items (batch_id, path, size, mtime_ns, embedding, embedding_model, error, review, "
-                "class_id, example_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (batch_id, path) DO UPDATE "
+                "class_id, example_id, embedding_crc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (batch_id, path) DO UPDATE "
                 "SET size = excluded.size, mtime_ns = excluded.mtime_ns, embedding = excluded.embedding, "
                 "embedding_model = excluded.embedding_model, error = excluded.error, review = excluded.review, "
-                "class_id = excluded.class_id, example_id = excluded.example_id", [(batch, *r) for r in rows])
+                "class_id = excluded.class_id, example_id = excluded.example_id, "
+                "embedding_crc = excluded.embedding_crc",
+                [(batch, db_text(str(path)), *rest, checksum(rest[2] if isinstance(rest[2], bytes) else None))
+                 for path, *rest in rows])
 
     def set_reviews(self, paths: Sequence[str], review: Sequence[int], class_id: Sequence[int],
                     example_id: Sequence[int]) -> None:
@@ -213,10 +232,12 @@ class BatchStore:
             batch = self._batch(db)
             db.executemany(
                 "UPDATE batch_items SET review = ?, class_id = ?, example_id = ? WHERE batch_id = ? AND path = ?",
-                [(REVIEW_NAMES.get(int(r)), None if c < 0 else int(c), None if e < 0 else int(e), batch, p)
+                [(REVIEW_NAMES.get(int(r)), None if c < 0 else int(c), None if e < 0 else int(e), batch, db_text(p))
                  for p, r, c, e in zip(paths, review, class_id, example_id, strict=True)])
 
     def set_threshold(self, threshold: float | None) -> None:
+        if threshold is not None and usable_threshold(threshold) is None:
+            raise ValueError(f"a “none of these” distance must be a finite number of at least 0, not {threshold}")
         with self.project.transaction() as db:
             db.execute("UPDATE batches SET threshold = ? WHERE id = ?", (threshold, self._batch(db)))
 

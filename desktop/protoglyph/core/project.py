@@ -13,6 +13,8 @@ import os
 import shutil
 import sqlite3
 import tempfile
+import time
+import zlib
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,8 +24,16 @@ from pathlib import Path
 #: ``PRAGMA application_id``: "PGLY". Tells a Protoglyph project from any other SQLite file.
 APPLICATION_ID = 0x50474C59
 #: The schema this code writes. Bump it and add a step to :data:`MIGRATIONS` when it changes.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 SUFFIX = ".protoglyph"
+#: SQLite's companion files of a database; a database is never moved or copied without them.
+SIDECARS = ("-journal", "-wal", "-shm")
+#: How long one wait for another program's lock on the project lasts before it is reported
+#: (and tried again), and how long in all a background writer (the command line, a labeling
+#: thread) waits before giving up. Edits on the window's own thread wait one step only, so the
+#: window never freezes for long.
+BUSY_STEP_S = 5.0
+BUSY_LIMIT_S = 600.0
 
 _SCHEMA = """
 CREATE TABLE classes (
@@ -41,7 +51,9 @@ CREATE TABLE examples (
     strokes TEXT,                 -- JSON stroke list of a drawing, else NULL
     added TEXT NOT NULL,          -- ISO 8601, UTC
     embedding BLOB,               -- float32 cache; recomputed when embedding_model differs
-    embedding_model TEXT
+    embedding_model TEXT,
+    image_crc INTEGER,            -- CRC-32 of image and embedding, checked on every read
+    embedding_crc INTEGER
 );
 CREATE INDEX examples_by_class ON examples(class_id, position);
 CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -68,6 +80,7 @@ CREATE TABLE batch_items (
     review TEXT,                  -- NULL, 'confirmed', 'corrected' or 'unknown' (set by a person)
     class_id INTEGER,             -- the person's label
     example_id INTEGER,           -- the example this item taught, if any
+    embedding_crc INTEGER,        -- CRC-32 of the embedding, checked on every read
     UNIQUE (batch_id, path)
 );
 """
@@ -83,6 +96,52 @@ def _add_batch_tables(db: sqlite3.Connection) -> None:
 
 
 MIGRATIONS[1] = _add_batch_tables
+
+
+def checksum(blob: bytes | None) -> int | None:
+    """The CRC-32 kept beside every stored blob: damage that SQLite's own checks cannot see (a
+    few overwritten bytes inside a row) must not reach the classifier unnoticed."""
+    return None if blob is None else zlib.crc32(blob)
+
+
+def intact(blob: bytes | None, crc: int | None) -> bool:
+    """Whether a blob read back matches the checksum stored with it."""
+    return blob is not None and crc is not None and zlib.crc32(blob) == crc
+
+
+def _add_checksums(db: sqlite3.Connection) -> None:
+    # Rows from before checksums are taken as they are now: the best that can be known.
+    db.create_function("crc32", 1, checksum, deterministic=True)
+    for table, column in (("examples", "image_crc"), ("examples", "embedding_crc"), ("batch_items", "embedding_crc")):
+        # a file migrated from schema 1 got today's batch tables, which have the column already
+        if column not in {r[1] for r in db.execute(f"PRAGMA table_info({table})")}:
+            db.execute(f"ALTER TABLE {table} ADD COLUMN {column} INTEGER")
+    db.execute("UPDATE examples SET image_crc = crc32(image), embedding_crc = crc32(embedding)")
+    db.execute("UPDATE batch_items SET embedding_crc = crc32(embedding) WHERE embedding IS NOT NULL")
+
+
+MIGRATIONS[2] = _add_checksums
+
+
+def db_text(text: str) -> str | bytes:
+    """A file name or path as stored: text, or (a name that is not valid UTF-8, which Linux
+    allows and Python holds as surrogate escapes) its exact bytes, so that nothing is lost."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return os.fsencode(text)
+    return text
+
+
+def from_db_text(value: str | bytes) -> str:
+    """The inverse of :func:`db_text`."""
+    return value if isinstance(value, str) else os.fsdecode(value)
+
+
+def readable(text: str) -> str:
+    """A file name fit to show: bytes that are not UTF-8 become U+FFFD (the name itself is kept
+    exactly, see :func:`db_text`)."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 class ProjectError(RuntimeError):
@@ -113,9 +172,13 @@ class ExampleRecord:
     added: str
     embedding: bytes | None = None
     embedding_model: str | None = None
+    #: The stored image no longer matches its checksum (or cannot be decoded): the example is
+    #: left out of its class, and kept in the file.
+    damaged: bool = False
 
 
 _EXAMPLE_COLUMNS = "id, class_id, position, image, source, strokes, added, embedding, embedding_model"
+_STORED_COLUMNS = f"{_EXAMPLE_COLUMNS}, image_crc, embedding_crc"
 
 
 def now() -> str:
@@ -129,6 +192,10 @@ class Project:
         self.path = path
         self._db = connection
         self._depth = 0
+        #: Told how many seconds an edit has waited for another program to release the file.
+        self.on_wait: Callable[[float], None] | None = None
+        #: How long in all an edit waits for another program's lock (beyond one step).
+        self.patience_s = 0.0
 
     # -- opening -----------------------------------------------------------------------
     @classmethod
@@ -137,6 +204,11 @@ class Project:
         p = Path(path)
         if p.exists():
             raise ProjectError(p, "a file of that name already exists")
+        left = [n for n in sidecars(p) if n.exists()]
+        if left:
+            # SQLite would take a leftover journal for this new file's own and "replay" it into it.
+            raise ProjectError(p, f"{left[0].name}, left by an earlier project of that name, is in the way; "
+                                  "move it elsewhere first")
         try:
             p.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(prefix=".new-", suffix=SUFFIX, dir=p.parent)
@@ -160,8 +232,7 @@ class Project:
         if not os.access(p, os.W_OK) or not os.access(p.parent, os.W_OK):
             raise ProjectError(p, "the file or its folder is read-only; copy the project somewhere writable")
         if version < SCHEMA_VERSION:
-            backup = p.with_name(f"{p.name}.v{version}.bak")
-            shutil.copy2(p, backup)
+            shutil.copy2(p, unused_name(p.with_name(f"{p.name}.v{version}.bak")))
         db = _connect(p, "rw")
         try:
             _migrate(db, version)
@@ -173,8 +244,11 @@ class Project:
     @classmethod
     def attach(cls, path: Path | str) -> Project:
         """A second connection to a project already opened (and checked) with :meth:`open`,
-        for a worker thread: SQLite connections are not shared between threads."""
-        return cls(Path(path), _connect(Path(path), "rw"))
+        for a worker thread: SQLite connections are not shared between threads. It waits out
+        other programs' locks for up to :data:`BUSY_LIMIT_S`."""
+        project = cls(Path(path), _connect(Path(path), "rw"))
+        project.patience_s = BUSY_LIMIT_S
+        return project
 
     def close(self) -> None:
         self._db.close()
@@ -208,7 +282,9 @@ class Project:
         """One atomic edit: everything inside commits together or not at all.
 
         Transactions nest: an inner one joins the outer, so several edits (an example added and
-        the review that added it) can be made one atomic step.
+        the review that added it) can be made one atomic step. While another program holds the
+        file (a reader inside a long transaction), the edit waits and tries again, telling
+        :attr:`on_wait` how long it has waited, for up to :attr:`patience_s`.
         """
         if self._depth:
             self._depth += 1
@@ -218,7 +294,7 @@ class Project:
                 self._depth -= 1
             return
         try:
-            self._db.execute("BEGIN IMMEDIATE")
+            self._patiently("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
             raise ProjectError(self.path, f"cannot be written ({exc})") from exc
         self._depth = 1
@@ -230,10 +306,26 @@ class Project:
             raise
         self._depth = 0
         try:
-            self._db.execute("COMMIT")
+            # A COMMIT that finds the file busy leaves the transaction open, so it can be retried.
+            self._patiently("COMMIT")
         except sqlite3.Error as exc:
             self._db.execute("ROLLBACK")
             raise ProjectError(self.path, f"the change could not be saved ({exc})") from exc
+
+    def _patiently(self, statement: str) -> None:
+        """Run ``statement``, waiting out another program's lock (SQLite waits up to
+        :data:`BUSY_STEP_S` each try) until :attr:`patience_s` have passed."""
+        start = time.monotonic()
+        while True:
+            try:
+                self._db.execute(statement)
+                return
+            except sqlite3.OperationalError as exc:
+                waited = time.monotonic() - start
+                if not _is_busy(exc) or waited >= self.patience_s:
+                    raise
+                if self.on_wait is not None:
+                    self.on_wait(waited)
 
     def compact(self) -> None:
         """Give the space of deleted rows back to the disk (``VACUUM``: rewrites the file safely)."""
@@ -335,8 +427,9 @@ class Project:
             for i, e in enumerate(new):
                 cur = db.execute(
                     "INSERT INTO examples (class_id, position, image, source, strokes, added, embedding, "
-                    "embedding_model) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (class_id, pos + i, e.image, e.source, e.strokes, e.added, e.embedding, e.embedding_model))
+                    "embedding_model, image_crc, embedding_crc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (class_id, pos + i, e.image, db_text(e.source), e.strokes, e.added, e.embedding,
+                     e.embedding_model, checksum(e.image), checksum(e.embedding)))
                 out.append(ExampleRecord(int(cur.lastrowid or 0), class_id, pos + i, e.image, e.source, e.strokes,
                                          e.added, e.embedding, e.embedding_model))
         return out
@@ -368,8 +461,8 @@ class Project:
     def store_embeddings(self, model: str, vectors: dict[int, bytes]) -> None:
         """Cache example embeddings made by ``model`` (its name, version and preprocessing)."""
         with self.transaction() as db:
-            db.executemany("UPDATE examples SET embedding = ?, embedding_model = ? WHERE id = ?",
-                           [(v, model, i) for i, v in vectors.items()])
+            db.executemany("UPDATE examples SET embedding = ?, embedding_model = ?, embedding_crc = ? WHERE id = ?",
+                           [(v, model, checksum(v), i) for i, v in vectors.items()])
 
     # -- settings ----------------------------------------------------------------------
     def setting(self, key: str, default: str | None = None) -> str | None:
@@ -384,13 +477,49 @@ class Project:
     # -- internals ---------------------------------------------------------------------
     @staticmethod
     def _examples(db: sqlite3.Connection, where: str, args: tuple[object, ...]) -> list[ExampleRecord]:
-        return [ExampleRecord(*r) for r in db.execute(f"SELECT {_EXAMPLE_COLUMNS} FROM examples {where}", args)]
+        """Examples as stored, each blob checked against its checksum: a damaged embedding is
+        dropped (it is computed again from the image), a damaged image marks the example."""
+        out = []
+        for *row, image_crc, embedding_crc in db.execute(f"SELECT {_STORED_COLUMNS} FROM examples {where}", args):
+            eid, class_id, position, image, source, strokes, added, embedding, model = row
+            ok = isinstance(image, bytes) and intact(image, image_crc)
+            if not (isinstance(embedding, bytes) and intact(embedding, embedding_crc)):
+                embedding = model = None
+            out.append(ExampleRecord(eid, class_id, position, image if isinstance(image, bytes) else b"",
+                                     from_db_text(source), strokes, added, embedding, model, damaged=not ok))
+        return out
 
     @staticmethod
     def _insert_examples(db: sqlite3.Connection, records: Sequence[ExampleRecord]) -> None:
-        db.executemany(f"INSERT INTO examples ({_EXAMPLE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                       [(e.id, e.class_id, e.position, e.image, e.source, e.strokes, e.added, e.embedding,
-                         e.embedding_model) for e in records])
+        db.executemany(f"INSERT INTO examples ({_STORED_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                       [(e.id, e.class_id, e.position, e.image, db_text(e.source), e.strokes, e.added, e.embedding,
+                         e.embedding_model, None if e.damaged else checksum(e.image), checksum(e.embedding))
+                        for e in records])
+
+
+def sidecars(path: Path) -> list[Path]:
+    """The companion files SQLite may keep beside ``path`` (journal, write-ahead log)."""
+    return [path.with_name(path.name + s) for s in SIDECARS]
+
+
+def unused_name(path: Path) -> Path:
+    """``path``, or ``path-2``, ``path-3``… : the first name not taken (a kept copy is never replaced)."""
+    candidate, n = path, 1
+    while candidate.exists() or any(c.exists() for c in sidecars(candidate)):
+        n += 1
+        candidate = path.with_name(f"{path.name}-{n}")
+    return candidate
+
+
+def set_aside(path: Path, suffix: str = ".damaged") -> Path:
+    """Move a project that cannot be used out of the way, together with its journal (a database
+    without its journal may lose committed changes), under a name never used before; returns
+    the new name of the file. Nothing is deleted."""
+    target = unused_name(path.with_name(path.name + suffix))
+    for src, dst in zip([path, *sidecars(path)], [target, *sidecars(target)], strict=True):
+        if src.exists():
+            os.replace(src, dst)
+    return target
 
 
 def inspect(path: Path) -> int:
@@ -410,15 +539,14 @@ def inspect(path: Path) -> int:
         raise ProjectError(path, f"cannot be read ({exc.strerror})") from exc
     if head != b"SQLite format 3\x00":
         raise ProjectError(path, "not a Protoglyph project (the file is not a project database)")
-    try:
-        db = _connect(path, "ro")
-    except ProjectError:
-        raise
+    db = connect_for_reading(path)
     try:
         app_id = db.execute("PRAGMA application_id").fetchone()[0]
         if app_id != APPLICATION_ID:
             raise ProjectError(path, "not a Protoglyph project (it is a database of another program)")
         version = int(db.execute("PRAGMA user_version").fetchone()[0])
+        if version < 1:
+            raise ProjectError(path, "the project file is damaged (it has no project format version)")
         if version > SCHEMA_VERSION:
             raise ProjectError(path, f"made by a newer Protoglyph (project format {version}; this version "
                                      f"reads up to {SCHEMA_VERSION}). Update Protoglyph to open it.")
@@ -435,9 +563,42 @@ def inspect(path: Path) -> int:
     return version
 
 
+def connect_for_reading(path: Path | str) -> sqlite3.Connection:
+    """A connection for reading only, which first finishes what a crash left undone.
+
+    A crash (or power cut) inside a commit leaves a *hot journal* beside the file: the pages to
+    put back. SQLite replays it on the next read-write open, but a read-only connection cannot,
+    and refuses the file. So where a journal is present, the file is opened read-write (SQLite
+    replays the journal only if no living process holds the file, so this is safe while the
+    project is open elsewhere); that is the only write this makes.
+    """
+    p = Path(path)
+    journal = p.with_name(p.name + "-journal")
+    if journal.exists() and journal.stat().st_size > 0:
+        if not (os.access(p, os.W_OK) and os.access(p.parent, os.W_OK)):
+            raise ProjectError(p, "was interrupted while saving and can only be repaired where it can be written: "
+                                  f"copy it together with {journal.name} to a writable folder and open it there")
+        db = _connect(p, "rw")
+        try:
+            db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()  # replays a hot journal
+        except sqlite3.DatabaseError as exc:
+            db.close()
+            raise ProjectError(p, f"the project file is damaged ({exc})") from exc
+        return db
+    return _connect(p, "ro")
+
+
+def _is_busy(exc: sqlite3.Error) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+    return "locked" in str(exc) or "busy" in str(exc)
+
+
 def _connect(path: Path, mode: str) -> sqlite3.Connection:
     try:
-        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode={mode}", uri=True, isolation_level=None, timeout=5.0)
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode={mode}", uri=True, isolation_level=None,
+                             timeout=BUSY_STEP_S)
         db.execute("PRAGMA foreign_keys = ON")
         if mode == "rw":
             db.execute("PRAGMA synchronous = FULL")

@@ -9,7 +9,7 @@ import numpy as np
 
 from protoglyph.core.drawing import PEN_FRACTION, RENDER_SIZE
 from protoglyph.core.encoder import EncoderSession
-from protoglyph.core.project import Project
+from protoglyph.core.project import Project, ProjectError, set_aside, sidecars
 from protoglyph.core.shapes import draw_shape
 from protoglyph.core.workspace import Workspace
 
@@ -31,4 +31,29 @@ def create_starter_project(path: Path | str, encoder: EncoderSession, seed: int 
         images = [draw_shape(shape, rng, size=RENDER_SIZE, pen=pen) for _ in range(EXAMPLES_PER_CLASS)]
         workspace.add_examples(record.id, workspace.prepare(images, [f"built-in {shape}"] * len(images)))
     project.set_setting(HINT_KEY, "1")
+    return workspace
+
+
+def open_starter_project(path: Path, encoder: EncoderSession) -> Workspace:
+    """The starter project at ``path``, made on first use. If it had to be made anew, the
+    first of the workspace's ``problems`` says why and where the old one was kept.
+
+    A starter that cannot be opened is set aside with its journal under a name never used
+    before (``… .damaged``, ``… .damaged-2``), never deleted or overwritten: it holds the
+    person's own classes if they added any. A journal left without its file goes the same way.
+    """
+    problem = ""
+    if path.exists():
+        try:
+            return Workspace(Project.open(path), encoder)
+        except ProjectError as exc:
+            kept = set_aside(path)
+            problem = (f"The starter project could not be opened ({exc.problem}). It was kept as {kept} "
+                       "and a new starter project was made.")
+    elif any(s.exists() for s in sidecars(path)):
+        kept = set_aside(path)
+        problem = f"A journal left without its starter project was kept as {kept.name}-journal."
+    workspace = create_starter_project(path, encoder)
+    if problem:
+        workspace.problems.insert(0, problem)
     return workspace

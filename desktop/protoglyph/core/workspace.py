@@ -9,6 +9,7 @@ file nor the classifier, so it may run on a worker thread.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import unicodedata
 from collections.abc import Sequence
@@ -55,12 +56,35 @@ def strokes_json(strokes: Sequence[Stroke], width: float, height: float, pen: fl
                        "strokes": [np.round(np.asarray(s, float), 1).tolist() for s in strokes]})
 
 
+#: Invisible format characters that a class name may hold: the joiners that Persian, Indic
+#: scripts and emoji sequences need. Others (bidirectional overrides such as U+202E, which can
+#: make a name read backwards, byte-order marks) are refused.
+ALLOWED_FORMAT_CHARACTERS = frozenset("\u200c\u200d")
+
+
+class DamagedExample(ValueError):
+    """An example whose stored image no longer matches its checksum, or cannot be decoded."""
+
+
 def decode_example(record: ExampleRecord) -> np.ndarray:
-    """The example's gray ``uint8`` image."""
-    image = cv2.imdecode(np.frombuffer(record.image, np.uint8), cv2.IMREAD_GRAYSCALE)
+    """The example's gray ``uint8`` image.
+
+    Raises:
+        DamagedExample: the stored image is damaged.
+    """
+    image = None if record.damaged else cv2.imdecode(np.frombuffer(record.image, np.uint8), cv2.IMREAD_GRAYSCALE)
     if image is None:
-        raise ValueError(f"example {record.id}: stored image is damaged")
+        raise DamagedExample(f"example {record.id}: its stored image is damaged")
     return image
+
+
+def usable_embedding(blob: bytes | None, size: int) -> np.ndarray | None:
+    """A stored float32 embedding of ``size`` values, or ``None`` if it is missing, the wrong
+    size or not finite (then it is computed again from the image)."""
+    if blob is None or len(blob) != 4 * size:
+        return None
+    vec = np.frombuffer(blob, np.float32)
+    return vec.copy() if np.isfinite(vec).all() else None
 
 
 class Workspace:
@@ -69,11 +93,13 @@ class Workspace:
     def __init__(self, project: Project, encoder: EncoderSession) -> None:
         self.project = project
         self.encoder = encoder
-        info = encoder.info
-        self.model_key = f"{info.model_name}:{info.model_version}:{info.preprocess}"
-        self.classifier = FewShotClassifier(encoder.embedding_size, info.temperature)
+        self.model_key = encoder.model_key
+        self.classifier = FewShotClassifier(encoder.embedding_size, encoder.info.temperature)
         self._embedding: dict[int, np.ndarray] = {}
         self._class_of: dict[int, int] = {}
+        #: What could not be used when the project was opened, in words (damaged examples); the
+        #: examples stay in the file.
+        self.problems: list[str] = []
         self._load()
 
     # -- reading -----------------------------------------------------------------------
@@ -102,6 +128,10 @@ class Workspace:
             raise ValueError(f"a class name can have at most {MAX_NAME_LENGTH} characters")
         if any(unicodedata.category(ch) in ("Cc", "Cs") for ch in clean):
             raise ValueError("a class name cannot contain control characters or line breaks")
+        hidden = [ch for ch in clean if unicodedata.category(ch) == "Cf" and ch not in ALLOWED_FORMAT_CHARACTERS]
+        if hidden:
+            raise ValueError(f"a class name cannot contain invisible formatting characters (U+{ord(hidden[0]):04X} "
+                             f"{unicodedata.name(hidden[0], '')})".replace(" )", ")"))
         for c in self.project.classes():
             if c.id != ignore_id and c.name.casefold() == clean.casefold():
                 raise ValueError(f"there is already a class named “{c.name}”")
@@ -186,7 +216,8 @@ class Workspace:
     def remove_examples(self, example_ids: Sequence[int]) -> list[ExampleRecord]:
         records = self.project.delete_examples(example_ids)
         for e in records:
-            self.classifier.remove_examples(e.class_id, self._embedding[e.id])
+            if e.id in self._embedding:  # a damaged example was never learned
+                self.classifier.remove_examples(e.class_id, self._embedding[e.id])
             self._forget(e.id)
         return records
 
@@ -205,7 +236,7 @@ class Workspace:
         """Put examples at ``(id, class_id, position)`` each (moving, and undoing a move)."""
         self.project.move_examples(moves)
         for example_id, class_id, _ in moves:
-            old = self._class_of[example_id]
+            old = self._class_of.get(example_id, class_id)  # a damaged example was never learned
             if old != class_id:
                 vec = self._embedding[example_id]
                 self.classifier.remove_examples(old, vec)
@@ -236,22 +267,32 @@ class Workspace:
     def _load(self) -> None:
         records = self.project.examples()
         size = self.encoder.embedding_size
-        stale = [e for e in records if e.embedding_model != self.model_key or e.embedding is None
-                 or len(e.embedding) != 4 * size]
-        if stale:
-            vectors = self.encoder.embed_images([decode_example(e) for e in stale])
-            fresh = {e.id: v.astype(np.float32).tobytes() for e, v in zip(stale, vectors, strict=True)}
+        stale = [e for e in records if not e.damaged and (e.embedding_model != self.model_key
+                                                          or usable_embedding(e.embedding, size) is None)]
+        images = {}
+        for e in stale:
+            with contextlib.suppress(DamagedExample):  # left out, and reported, by _learn
+                images[e.id] = decode_example(e)
+        if images:
+            vectors = self.encoder.embed_images(list(images.values()))
+            fresh = {i: v.astype(np.float32).tobytes() for i, v in zip(images, vectors, strict=True)}
             self.project.store_embeddings(self.model_key, fresh)
             records = self.project.examples()
         self._learn(records)
 
     def _learn(self, records: Sequence[ExampleRecord]) -> None:
         by_class: dict[int, list[np.ndarray]] = {}
+        names = {c.id: c.name for c in self.project.classes()}
         for e in records:
-            if e.embedding is None or len(e.embedding) != 4 * self.encoder.embedding_size:
-                vec = self.encoder.embed_images([decode_example(e)])[0]
-            else:
-                vec = np.frombuffer(e.embedding, np.float32).copy()
+            vec = usable_embedding(e.embedding, self.encoder.embedding_size) if not e.damaged else None
+            if vec is None:
+                try:
+                    vec = self.encoder.embed_images([decode_example(e)])[0]
+                except DamagedExample:
+                    self.problems.append(f"Class “{names.get(e.class_id, e.class_id)}” lost example {e.position + 1}: "
+                                         "its stored image is damaged. It was left out (and kept in the file); "
+                                         "delete it, or restore the project from a copy.")
+                    continue
             self._embedding[e.id] = vec
             self._class_of[e.id] = e.class_id
             by_class.setdefault(e.class_id, []).append(vec)

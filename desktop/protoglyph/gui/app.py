@@ -17,7 +17,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 import protoglyph
 from protoglyph.core.encoder import EncoderSession, ModelError
 from protoglyph.core.project import SUFFIX, Project, ProjectError
-from protoglyph.core.starter import create_starter_project
+from protoglyph.core.starter import open_starter_project
 from protoglyph.core.workspace import Workspace
 from protoglyph.gui import dialogs
 from protoglyph.gui.controller import ProjectController
@@ -41,18 +41,14 @@ def application() -> QApplication:
 
 
 def starter_workspace(encoder: EncoderSession) -> Workspace:
-    """The starter project in the app's data folder, made on first use (or if it was damaged)."""
-    path = data_dir() / STARTER_NAME
-    if path.exists():
-        try:
-            return Workspace(Project.open(path), encoder)
-        except (ProjectError, ValueError):
-            path.replace(path.with_name(f"{path.name}.damaged"))
-    return create_starter_project(path, encoder)
+    """The starter project in the app's data folder (what happened to a damaged one is the first
+    of its ``problems``)."""
+    return open_starter_project(data_dir() / STARTER_NAME, encoder)
 
 
 def first_workspace(encoder: EncoderSession, settings: AppSettings, requested: Path | None) -> tuple[Workspace, str]:
-    """The project to show at start: the one asked for, else the last one, else the starter."""
+    """The project to show at start: the one asked for, else the last one, else the starter;
+    and why the one asked for could not be opened (``"file\n\nwhat is wrong"``), if so."""
     for candidate, asked in ((requested, True), (Path(settings.last_project() or ""), False)):
         if candidate is None or not str(candidate) or str(candidate) == ".":
             continue
@@ -107,6 +103,8 @@ def run(project: Path | None = None, model: Path | None = None, exit_when_ready:
     window.show()
     if problem:
         dialogs.project_error(window, Path(problem.split("\n")[0]), problem.split("\n\n", 1)[-1])
+    elif workspace.problems:
+        dialogs.project_problems(window, workspace.project.path, workspace.problems)
     if exit_when_ready:
         # Posted now, so it runs once the event loop has shown the window and handled pending events.
         QTimer.singleShot(0, lambda: (print(f"ready {time.perf_counter() - started:.3f}", flush=True),

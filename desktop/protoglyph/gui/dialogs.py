@@ -45,6 +45,18 @@ def project_error(parent: QWidget | None, path: Path, problem: str, action: str 
     box.open()
 
 
+def project_problems(parent: QWidget | None, path: Path, problems: Sequence[str]) -> None:
+    """What could not be used when a project was opened (damaged examples, a starter project
+    that had to be made anew); the rest of the project works."""
+    box = QMessageBox(QMessageBox.Icon.Warning, "Part of the project could not be used",
+                      f"{path}\n\n" + "\n\n".join(problems[:5])
+                      + (f"\n\n… and {len(problems) - 5} more (see Details)" if len(problems) > 5 else ""),
+                      parent=parent)
+    box.setDetailedText("\n".join(problems))
+    box.setObjectName("projectProblems")
+    box.open()
+
+
 def about(parent: QWidget | None, info: ModelInfo) -> None:
     QMessageBox.about(
         parent, "About Protoglyph",

@@ -104,6 +104,8 @@ class ProjectFiles(QObject):
         self.controller.replace_workspace(workspace)
         self.settings.add_recent(workspace.project.path)
         self.switched.emit()
+        if workspace.problems:
+            dialogs.project_problems(self.window, workspace.project.path, workspace.problems)
 
     def _fill_recent(self) -> None:
         self.recent_menu.clear()

@@ -15,6 +15,7 @@ import numpy as np
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QColor
 
+from protoglyph.core.project import readable
 from protoglyph.core.review import FAILED, SORTS, STATUS_NAMES, UNKNOWN
 from protoglyph.gui.batch_session import BatchSession
 from protoglyph.gui.file_thumbnails import FileThumbnails
@@ -85,7 +86,7 @@ class ResultsModel(QAbstractListModel):
         label = int(self._labels[i])
         name, color = self._names.get(label, ("", ""))
         if status == FAILED:
-            name = s.table.paths[i].rsplit("/", 1)[-1]  # which file: the reason is in the tooltip
+            name = readable(s.table.paths[i].rsplit("/", 1)[-1])  # which file: the reason is in the tooltip
         elif label < 0:
             name = "unknown"
         if role == Qt.ItemDataRole.DisplayRole or role == ResultRole.LABEL:
@@ -107,9 +108,9 @@ class ResultsModel(QAbstractListModel):
 
     def _tooltip(self, s: BatchSession, i: int, status: int, name: str) -> str:
         r, t = s.results, s.table
-        lines = [f"<b>{html.escape(t.paths[i])}</b>", f"{html.escape(name)} — {STATUS_NAMES[status]}"]
+        lines = [f"<b>{html.escape(readable(t.paths[i]))}</b>", f"{html.escape(name)} — {STATUS_NAMES[status]}"]
         if status == FAILED:
-            lines.append(html.escape(t.errors.get(i, "")))
+            lines.append(html.escape(readable(t.errors.get(i, ""))))
         elif r.best[i] >= 0:
             best = self._names.get(int(r.best[i]), ("?", ""))[0]
             lines.append(f"nearest class: {html.escape(best)}, {100 * r.confidence[i]:.1f}% "

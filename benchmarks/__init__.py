@@ -1,0 +1,1 @@
+"""Benchmarks of the app's core (run from the repository root: ``python -m benchmarks.NAME``)."""
