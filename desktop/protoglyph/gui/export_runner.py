@@ -2,7 +2,7 @@
 
 Tables are written at once (atomically). A folder-per-class export copies (or moves) files on
 the thread pool with progress in the status bar; its journal lets an interrupted export be
-resumed and a finished one be undone (File ▸ Undo Folder Export).
+resumed and finished ones be undone, newest first (File ▸ Undo Folder Export).
 """
 
 from __future__ import annotations
@@ -150,13 +150,17 @@ class ExportRunner(QObject):
                   "Move" if move else "Copy")
 
     def undo(self, dest: Path | None = None) -> None:
-        """Undo the last folder export into ``dest`` (asks which folder if not given)."""
+        """Undo the last folder export into ``dest`` (asks which folder if not given); each undo
+        steps back one export."""
         if dest is None:
             start = str(self.last_dest or "")
             chosen = QFileDialog.getExistingDirectory(self.window, "Undo the Export into Folder", start)
             if not chosen:
                 return
             dest = Path(chosen)
+        if not ex.can_undo_export(dest):
+            QMessageBox.information(self.window, "Nothing to undo", f"No folder export into {dest} is left to undo.")
+            return
         self._run(lambda progress: ex.undo_export(dest), dest, "Undo of the export")
 
     def _run(self, work: Callable[[Callable[[int, int], None]], ex.ExportReport], dest: Path, what: str) -> None:
