@@ -266,3 +266,27 @@ def test_forgetting_a_folder_deletes_its_labels_and_shrinks_the_project(window, 
     assert window.results.model.rowCount() == 0 and sorted(p.name for p in folder.rglob("*.png"))  # files stay
     session = label(window, qtbot, folder)  # labeling it again starts from scratch
     assert (session.table.review == 0).all()
+
+
+def test_a_file_name_that_is_not_utf8_is_labeled_and_shown(window, qtbot, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    from PySide6.QtWidgets import QMessageBox
+
+    warnings: list[str] = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda *a, **k: warnings.append(str(a[1:3])))
+    folder = glyph_folder(tmp_path)
+    odd = os.path.join(os.fsencode(folder), b"ring \xff\xfe.png")
+    with open(odd, "wb") as f:
+        f.write(cv2.imencode(".png", draw_shape("ring", np.random.default_rng(9), size=105, pen=4))[1].tobytes())
+    session = label(window, qtbot, folder)
+    assert warnings == []  # it was "Labeling stopped" (UnicodeEncodeError) on every run
+    model = window.results.model
+    assert model.rowCount() == 14
+    row = next(r for r in range(14) if os.fsencode(session.table.paths[model.item(r)]).endswith(b"\xff\xfe.png"))
+    assert model.index(row).data(ResultRole.LABEL) == "Ring"
+    assert "ring \ufffd\ufffd.png" in model.index(row).data(Qt.ItemDataRole.ToolTipRole)
+    # stored: labeling again reads only the broken file again (unusable files always are)
+    again = label(window, qtbot, folder)
+    assert [again.table.paths[i] for i in again.table.todo] == ["broken.png"]

@@ -109,3 +109,28 @@ def test_about_box_shows_the_model_card_summary(window: MainWindow, monkeypatch:
     window.actions.about.trigger()
     info = window.controller.workspace.encoder.info
     assert info.model_name in shown[0] and "20-way 1-shot" in shown[0] and "Omniglot" in shown[0]
+
+
+def test_the_app_starts_on_a_damaged_starter_and_says_what_was_lost(qtbot: QtBot, encoder: EncoderSession,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    import sqlite3
+    import sys
+
+    from protoglyph.core.starter import create_starter_project
+
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)  # run() installs its own; put it back afterwards
+    told: list[list[str]] = []
+    monkeypatch.setattr(gui_app.dialogs, "project_problems", lambda _w, _p, problems: told.append(list(problems)))
+    starter = data_dir() / gui_app.STARTER_NAME
+    create_starter_project(starter, encoder).project.close()
+    db = sqlite3.connect(starter)
+    db.execute("UPDATE examples SET image = x'00' WHERE id = (SELECT MIN(id) FROM examples)")
+    db.commit()
+    db.close()
+    # 1. an example whose image is damaged: the app starts, and names the class that lost it
+    assert gui_app.run(exit_when_ready=True) == 0
+    assert len(told) == 1 and "Class “Ring” lost example 1" in told[0][0]
+    # 2. a starter that cannot be opened at all: kept aside, a new one made, and the person told
+    starter.write_bytes(b"not a database at all")
+    assert gui_app.run(exit_when_ready=True) == 0
+    assert "kept as" in told[1][0] and starter.with_name(starter.name + ".damaged").exists()
