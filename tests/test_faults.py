@@ -274,6 +274,40 @@ def test_workers_started_from_a_labeling_thread_end_with_a_killed_app(big_folder
     assert not [p for p in workers if _alive(p)]
 
 
+def test_random_kills_while_labeling_into_a_project_lose_nothing(tmp_path: Path, encoder: object) -> None:
+    """``protoglyph label --project`` killed at random instants, then run again to the end: the
+    CSV is the same as one uninterrupted run's, and the project opens every time."""
+    folder = tmp_path / "scans"
+    folder.mkdir()
+    rng = np.random.default_rng(3)
+    for k in range(3000):
+        shape = ("ring", "cross", "star")[k % 3]
+        cv2.imwrite(str(folder / f"{k:04d}.png"), draw_shape(shape, np.random.default_rng(k), size=48))
+    clean, killed = tmp_path / "clean.protoglyph", tmp_path / "killed.protoglyph"
+    for path in (clean, killed):
+        create_starter_project(path, encoder).project.close()  # type: ignore[arg-type]
+    command = [sys.executable, "-m", "protoglyph", "label", str(folder), "--jobs", "1", "--quiet"]
+    subprocess.run([*command, "--project", str(clean), "--out", str(tmp_path / "clean.csv")], cwd=REPO, check=True,
+                   capture_output=True, timeout=300)
+    kills = runs = 0
+    while kills < 6 and runs < 12:
+        runs += 1
+        proc = subprocess.Popen([*command, "--project", str(killed), "--out", str(tmp_path / "killed.csv")],
+                                cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(float(rng.uniform(0.8, 1.8)))  # start-up takes about 1 s; then 256 files a chunk
+        if proc.poll() is None:
+            proc.kill()
+            kills += 1
+        proc.wait(timeout=60)
+        inspect(killed)  # opens after every kill
+    subprocess.run([*command, "--project", str(killed), "--out", str(tmp_path / "killed.csv")], cwd=REPO, check=True,
+                   capture_output=True, timeout=300)
+    print(f"\nkills while labeling: {kills} of {runs} runs killed, all survived")
+    assert kills >= 3
+    assert (tmp_path / "killed.csv").read_bytes() == (tmp_path / "clean.csv").read_bytes()
+    assert not list(tmp_path.glob(".killed.csv.*.part"))
+
+
 # -- another program holding the file ------------------------------------------------------------
 def test_a_long_reader_makes_the_command_wait_not_fail(tmp_path: Path, encoder: object,
                                                        monkeypatch: pytest.MonkeyPatch,
