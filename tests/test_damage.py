@@ -267,3 +267,24 @@ def test_a_model_replaced_while_labeling_stops_the_batch(tmp_path: Path, monkeyp
     monkeypatch.setattr(batch, "IN_PROCESS_BELOW", 2)
     with pytest.raises(BatchError):
         list(embed_files(folder, [(i, e.path) for i, e in enumerate(list_folder(folder))], session, jobs=2))
+
+
+def test_a_100_megapixel_image_in_a_worker_is_labeled_or_a_reason_never_the_end(
+        tmp_path: Path, encoder: EncoderSession, monkeypatch: pytest.MonkeyPatch) -> None:
+    from protoglyph.core import batch
+    from protoglyph.core.batch import embed_files
+    from protoglyph.core.imagefile import OUT_OF_MEMORY
+
+    folder = write_scans(tmp_path / "scans", 3)
+    huge = np.full((10_000, 10_000), 255, np.uint8)
+    cv2.circle(huge, (5000, 5000), 3000, 0, 200)
+    cv2.imwrite(str(folder / "huge.png"), huge)
+    del huge
+    monkeypatch.setattr(batch, "IN_PROCESS_BELOW", 2)
+    todo = [(i, e.path) for i, e in enumerate(list_folder(folder))]
+    chunks = list(embed_files(folder, todo, encoder, jobs=2))  # in worker processes, under their memory limit
+    done = {int(i) for c in chunks for i in c.indices}
+    errors = {i: reason for c in chunks for i, reason in c.errors}
+    huge_index = [p for _, p in todo].index("huge.png")
+    assert done | set(errors) == set(range(4)) and set(range(4)) - {huge_index} <= done
+    assert huge_index in done or errors[huge_index] == OUT_OF_MEMORY

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import socket
 import struct
+import subprocess
+import sys
+import threading
 from pathlib import Path
 
 import cv2
@@ -156,3 +162,221 @@ def test_encode_png_round_trips_and_shrink_keeps_the_aspect() -> None:
     assert shrink_to(GRAY, 100) is GRAY
     assert shrink_to(np.zeros((500, 2000), np.uint8), 1024).shape == (256, 1024)
     assert shrink_to(np.zeros((3000, 1), np.uint8), 300).shape == (300, 1)
+
+
+NOT_REGULAR = "not a regular file (a FIFO, socket or device); skipped"
+
+
+def refusal_within(seconds: float, path: Path) -> str:
+    """The reason ``read_image(path)`` gives, which must come within ``seconds`` (a hang fails, it doesn't stall)."""
+    outcome: dict[str, BaseException | np.ndarray] = {}
+
+    def run() -> None:
+        try:
+            outcome["value"] = read_image(path)
+        except BaseException as exc:
+            outcome["value"] = exc
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if thread.is_alive():
+        with contextlib.suppress(OSError):  # a writer lets a reader blocked opening the FIFO go on
+            os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
+        thread.join(5)
+        pytest.fail(f"read_image({path.name}) still running after {seconds} s")
+    value = outcome["value"]
+    assert isinstance(value, ImageReadError), value
+    assert value.path == path
+    return value.reason
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this platform")
+def test_fifo_socket_and_device_are_refused_without_blocking(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)
+    assert refusal_within(5, fifo) == NOT_REGULAR
+    monkeypatch.chdir(tmp_path)
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.bind("sock.png")  # relative: a socket path may only be about 100 bytes long
+        assert refusal_within(5, tmp_path / "sock.png") == NOT_REGULAR
+    if Path("/dev/null").exists():
+        assert refusal_within(5, Path("/dev/null")) == NOT_REGULAR
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this platform")
+def test_a_file_that_becomes_a_fifo_after_any_check_is_still_refused(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The race of checking a path and then opening it: what counts is the descriptor actually opened."""
+    fifo = tmp_path / "swapped.png"
+    os.mkfifo(fifo)
+    monkeypatch.setattr(Path, "is_file", lambda self: True)  # it was a regular file when checked
+    monkeypatch.setattr(os.path, "isfile", lambda path: True)
+    assert refusal_within(5, fifo) == NOT_REGULAR
+
+
+def to_gray_before(image: np.ndarray) -> np.ndarray:
+    """``to_gray`` as it was before it worked in stripes and lookups: the reference it must equal exactly."""
+    img = image
+    if img.dtype == np.uint16:
+        img = (img.astype(np.float32) / 257.0).round().astype(np.uint8)
+    elif img.dtype != np.uint8:
+        f = img.astype(np.float32)
+        peak = float(f.max()) if f.size else 1.0
+        img = np.clip(f / (peak if peak > 1.0 else 1.0) * 255.0, 0, 255).round().astype(np.uint8)
+    if img.ndim == 2:
+        return np.ascontiguousarray(img)
+    channels = img.shape[2]
+    if channels == 1:
+        return np.ascontiguousarray(img[:, :, 0])
+    if channels == 2:
+        gray, alpha = img[:, :, 0], img[:, :, 1]
+    elif channels == 4:
+        gray, alpha = cv2.cvtColor(img[:, :, :3], cv2.COLOR_BGR2GRAY), img[:, :, 3]
+    else:
+        return cv2.cvtColor(img[:, :, :3], cv2.COLOR_BGR2GRAY)
+    a = alpha.astype(np.float32) / 255.0
+    out: np.ndarray = (gray.astype(np.float32) * a + 255.0 * (1.0 - a)).round().astype(np.uint8)
+    return out
+
+
+def test_to_gray_is_exactly_what_it_was_for_every_input_value() -> None:
+    rng = np.random.default_rng(5)
+    every16 = np.arange(65536, dtype=np.uint16).reshape(256, 256)
+    pairs = np.stack(np.meshgrid(np.arange(256), np.arange(256), indexing="ij"), -1).astype(np.uint8)  # (g, a)
+    bgra = np.dstack([rng.integers(0, 256, (256, 256, 3), dtype=np.uint8), pairs[..., 1]])
+    bgra[..., :3] = pairs[..., :1]  # gray g under every alpha a
+    cases = [
+        every16, np.dstack([every16] * 3), np.dstack([every16] * 4), pairs, bgra,
+        rng.integers(0, 256, (1500, 1100, 4), dtype=np.uint8),  # several stripes of rows
+        rng.integers(0, 256, (1500, 1100, 3), dtype=np.uint8),
+        rng.integers(0, 65536, (1200, 1000, 4), dtype=np.uint16),
+        rng.random((1300, 900), dtype=np.float32) * 3, rng.random((40, 30, 4)),  # float64 BGRA
+        rng.integers(0, 256, (30, 20, 5), dtype=np.uint8), GRAY[:, :, None], GRAY[::2, ::3],
+    ]
+    for image in cases:
+        np.testing.assert_array_equal(to_gray(image), to_gray_before(image), err_msg=f"{image.dtype} {image.shape}")
+
+
+def test_images_under_the_decode_cap_decode_exactly_as_before() -> None:
+    rng = np.random.default_rng(6)
+    images = {".png": [GRAY, rng.integers(0, 256, (30, 20, 4), dtype=np.uint8),
+                       rng.integers(0, 65536, (30, 20, 3), dtype=np.uint16)],
+              ".jpg": [np.dstack([GRAY] * 3)], ".tiff": [rng.integers(0, 65536, (30, 20), dtype=np.uint16)],
+              ".bmp": [np.dstack([GRAY] * 3)], ".webp": [rng.integers(0, 256, (30, 20, 4), dtype=np.uint8)]}
+    for ext, group in images.items():
+        for image in group:
+            data = encoded(ext, image)
+            before = to_gray_before(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED))
+            np.testing.assert_array_equal(decode_image(data), before, err_msg=f"{ext} {image.dtype} {image.shape}")
+
+
+def glyph_page(side: int, stroke: int) -> np.ndarray:
+    """White page, black glyph: a ring open on the right and a bar through it."""
+    page = np.full((side, side), 255, np.uint8)
+    c = side // 2
+    cv2.ellipse(page, (c, c), (side // 4, side // 3), 0, 30, 330, 0, stroke)
+    cv2.line(page, (side // 5, c), (4 * side // 5, c), 0, stroke)
+    return page
+
+
+@pytest.mark.parametrize("ext", [".jpg", ".png"])
+def test_a_large_image_is_decoded_reduced_and_its_glyph_still_found(ext: str) -> None:
+    from protoglyph.core.preprocess import preprocess
+
+    page = glyph_page(6000, 30)
+    image = decode_image(encoded(ext, page))
+    assert image.dtype == np.uint8 and image.ndim == 2
+    assert image.size <= imagefile.DECODE_MAX_PIXELS
+    assert image.shape == ((3000, 3000) if ext == ".jpg" else (4000, 4000))  # JPEG: decoded at 1/2 scale
+    small, full = preprocess(image), preprocess(page)
+    assert small.max() > 0.9 and np.abs(small - full).mean() < 0.01
+
+
+def test_reduction_of_every_layout_scales_what_is_seen() -> None:
+    """With a tiny cap: gray, colour and 16-bit are scaled before conversion; alpha is flattened first."""
+    rng = np.random.default_rng(7)
+    cap = 60 * 40
+    for image in (rng.integers(0, 256, (200, 300), dtype=np.uint8), rng.integers(0, 256, (200, 300, 3), np.uint8),
+                  rng.integers(0, 65536, (200, 300), dtype=np.uint16)):
+        out = decode_image(encoded(".png", image), decode_max_pixels=cap)
+        np.testing.assert_array_equal(out, to_gray(cv2.resize(image, (60, 40), interpolation=cv2.INTER_AREA)))
+    bgra = np.zeros((200, 300, 4), np.uint8)  # black under transparency, an opaque gray square
+    bgra[50:150, 100:200] = (128, 128, 128, 255)
+    out = decode_image(encoded(".png", bgra), decode_max_pixels=cap)
+    np.testing.assert_array_equal(out, cv2.resize(to_gray(bgra), (60, 40), interpolation=cv2.INTER_AREA))
+    assert out[0, 0] == 255 and out[20, 30] == 128  # the hidden black stays hidden
+
+
+def test_reduced_size_keeps_the_aspect_and_the_cap() -> None:
+    assert imagefile.reduced_size(10_000, 10_000, 16_000_000) == (4000, 4000)
+    assert imagefile.reduced_size(300, 200, 10**6) == (300, 200)
+    for w, h in ((100_000_000, 1), (1, 100_000_000), (50_000, 2), (12_345, 6_789)):
+        rw, rh = imagefile.reduced_size(w, h, 16_000_000)
+        assert 1 <= rw <= w and 1 <= rh <= h and rw * rh <= 16_000_000, (w, h)
+
+
+@pytest.mark.parametrize("error", [MemoryError(), cv2.error("OpenCV(5.0.0) error: (-4:Insufficient memory) "
+                                                             "Failed to allocate 400000000 bytes")])
+def test_running_out_of_memory_while_decoding_is_a_reason(monkeypatch: pytest.MonkeyPatch, error: Exception) -> None:
+    def out_of_memory(*args: object) -> None:
+        raise error
+
+    monkeypatch.setattr(imagefile.cv2, "imdecode", out_of_memory)
+    with pytest.raises(ImageReadError, match="too large to decode in the memory allowed"):
+        decode_image(encoded(".png", GRAY))
+
+
+def test_a_png_chunk_claiming_more_than_the_file_is_refused_before_decoding(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Found by fuzzing: OpenCV allocated and filled the claimed length (2 GB, 4 s for a 300-byte file)."""
+    png = bytearray(encoded(".png", GRAY))
+    png[33:37] = struct.pack(">I", 0x8000_0000 | len(png))  # the length of the chunk after IHDR
+    cut = encoded(".png", GRAY)[:-30]  # a plain truncation is the same damage
+
+    def no_decoding(*args: object) -> None:
+        raise AssertionError("decoded a PNG whose chunks overrun the file")
+
+    monkeypatch.setattr(imagefile.cv2, "imdecode", no_decoding)
+    for data in (bytes(png), cut):
+        with pytest.raises(ImageReadError, match="the PNG data is damaged or truncated"):
+            decode_image(data)
+
+
+def test_a_gif_larger_than_the_decode_cap_is_refused_before_decoding(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Found by fuzzing: OpenCV's GIF decoder fills ~8 bytes a pixel of the screen first (860 MB, 600 bytes)."""
+    gif = bytearray(two_frame_gif())
+    gif[6:10] = struct.pack("<HH", 10_000, 10_000)
+
+    def no_decoding(*args: object) -> None:
+        raise AssertionError("decoded a GIF over the decode cap")
+
+    monkeypatch.setattr(imagefile.cv2, "imdecode", no_decoding)
+    with pytest.raises(ImageReadError, match="too large for a GIF: 10000x10000 pixels"):
+        decode_image(bytes(gif))
+
+
+LIMITED_CHILD = """
+import sys, cv2
+cv2.setNumThreads(1)  # as a labeling worker should: no pool threads' stacks and arenas in the cap
+from protoglyph.core.imagefile import ImageReadError, address_space, decode_image, limit_memory
+big, small = open(sys.argv[1], "rb").read(), open(sys.argv[2], "rb").read()
+assert limit_memory(address_space() + 100 * 2**20)
+try:
+    decode_image(big)
+    print("decoded")
+except ImageReadError as exc:
+    print(exc.reason)
+print(decode_image(small).shape)
+"""
+
+
+@pytest.mark.skipif(imagefile.address_space() is None, reason="VmSize is only known on Linux")
+def test_under_a_memory_limit_a_large_image_is_a_reason_not_a_crash(tmp_path: Path) -> None:
+    big = np.zeros((6000, 6000, 4), np.uint8)  # 144 MB decoded, more than the 100 MB allowed
+    big[1000:5000, 2000:4000] = 255
+    write(tmp_path / "big.png", encoded(".png", big, [cv2.IMWRITE_PNG_COMPRESSION, 1]))
+    write(tmp_path / "small.png", encoded(".png", GRAY))
+    out = subprocess.run([sys.executable, "-c", LIMITED_CHILD, str(tmp_path / "big.png"), str(tmp_path / "small.png")],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.splitlines() == ["too large to decode in the memory allowed", "(24, 40)"]

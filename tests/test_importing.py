@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
+import threading
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any, TypeVar, cast
 
 import cv2
 import numpy as np
+import pytest
 
 from protoglyph.core.importing import ImportPlan, looks_like_image, plan_import
 
 PNG = cv2.imencode(".png", np.zeros((4, 4), np.uint8))[1].tobytes()
 JPEG = cv2.imencode(".jpg", np.zeros((4, 4), np.uint8))[1].tobytes()
+T = TypeVar("T")
 
 
 def tree(root: Path, files: dict[str, bytes]) -> Path:
@@ -85,3 +92,76 @@ def test_link_from_a_class_to_the_dropped_folder_takes_no_file_twice(tmp_path: P
     plan = plan_import([root])
     assert names(plan, root) == {"A": ["A/a.png"], "B": ["B/b.png"]}
     assert [why for _, why in plan.problems] == ["a link back into a folder already read; skipped"]
+
+
+def finishes(seconds: float, work: Callable[[], T], fifos: Sequence[Path] = ()) -> T:
+    """``work()`` run in a thread that must finish within ``seconds``: a hang fails the test, not the suite.
+
+    On a timeout every FIFO in ``fifos`` is opened for writing once, which lets a reader blocked
+    opening it go on, so the stuck thread ends too.
+    """
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["value"] = work()
+        except BaseException as exc:
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if thread.is_alive():
+        for fifo in fifos:
+            with contextlib.suppress(OSError):
+                os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        thread.join(5)
+        pytest.fail(f"still running after {seconds} s (blocked opening a FIFO?)")
+    if "error" in outcome:
+        raise outcome["error"]
+    return cast(T, outcome["value"])
+
+
+def unix_socket(path: Path) -> socket.socket | None:
+    """A Unix socket bound at ``path`` (its file is what a folder shows), or None where there are none."""
+    if not hasattr(socket, "AF_UNIX"):
+        return None
+    sock = socket.socket(socket.AF_UNIX)
+    try:
+        sock.bind(os.path.relpath(path))  # relative: the length limit of a socket path is about 100 bytes
+    except OSError:
+        sock.close()
+        return None
+    return sock
+
+
+NOT_REGULAR = "not a regular file (a FIFO, socket or device); skipped"
+needs_fifo = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this platform")
+
+
+@needs_fifo
+def test_fifo_and_socket_in_a_class_tree_are_problems_and_never_block(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tree(tmp_path / "set", {"A/a.png": PNG, "B/b.png": PNG, "loose.png": PNG})
+    fifos = [root / "A" / "pipe", root / "top-pipe"]
+    for fifo in fifos:
+        os.mkfifo(fifo)
+    monkeypatch.chdir(tmp_path)
+    sock = unix_socket(root / "B" / "sock")
+    try:
+        plan = finishes(5, lambda: plan_import([root]), fifos)
+    finally:
+        if sock is not None:
+            sock.close()
+    assert names(plan, root) == {"A": ["A/a.png"], "B": ["B/b.png"], "set": ["loose.png"]}
+    expected = [("A/pipe", NOT_REGULAR)] + ([("B/sock", NOT_REGULAR)] if sock is not None else [])
+    assert [(p.relative_to(root).as_posix(), why) for p, why in plan.problems] == [*expected, ("top-pipe", NOT_REGULAR)]
+
+
+@needs_fifo
+def test_a_dropped_fifo_is_a_problem_and_never_blocks(tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)
+    plan = finishes(5, lambda: plan_import([fifo]), [fifo])
+    assert plan.groups == {} and plan.problems == [(fifo, NOT_REGULAR)]
+    assert not finishes(5, lambda: looks_like_image(fifo), [fifo])

@@ -30,11 +30,20 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from protoglyph.core import preprocess as pp
 from protoglyph.core.encoder import EncoderSession
-from protoglyph.core.imagefile import MAX_PIXELS, ImageReadError, read_image
+from protoglyph.core.imagefile import (
+    MAX_PIXELS,
+    NOT_REGULAR,
+    OUT_OF_MEMORY,
+    ImageReadError,
+    address_space,
+    limit_memory,
+    read_image,
+)
 
 #: Files per unit of work sent to a worker process.
 CHUNK = 256
@@ -115,16 +124,8 @@ def list_folder(folder: Path) -> list[FileEntry]:
         elif stat.S_ISREG(st.st_mode):
             entries.append(FileEntry(rel, st.st_size, st.st_mtime_ns))
         else:
-            entries.append(FileEntry(rel, 0, 0, f"not a regular file ({_kind(st.st_mode)}); skipped"))
+            entries.append(FileEntry(rel, 0, 0, NOT_REGULAR))  # a FIFO would block whoever opened it
     return entries
-
-
-def _kind(mode: int) -> str:
-    for test, name in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a device"),
-                       (stat.S_ISBLK, "a device")):
-        if test(mode):
-            return name
-    return "not a file"
 
 
 def _children(folder: Path, rel: str, entries: list[FileEntry]) -> list[os.DirEntry[str]]:
@@ -148,7 +149,10 @@ def embed_chunk(session: EncoderSession, folder: str, chunk: Sequence[tuple[int,
             errors.append((index, exc.reason))
         except Exception as exc:  # a decoder's own failure must not end the batch
             errors.append((index, f"could not be decoded ({type(exc).__name__}: {str(exc)[:200]})"))
-    inputs = pp.preprocess_batch(images, session.input_size)
+    try:
+        inputs = pp.preprocess_batch(images, session.input_size)
+    except MemoryError:  # under a worker's memory limit: find the image that does not fit
+        inputs, ok, errors = _preprocess_one_by_one(images, ok, errors, session.input_size)
     # any() over the pixel axes, not a reshape to (n, -1): numpy cannot infer -1 when n is 0,
     # which is every chunk in which no file could be read at all.
     blank = ~inputs.any(axis=(1, 2))
@@ -159,6 +163,18 @@ def embed_chunk(session: EncoderSession, folder: str, chunk: Sequence[tuple[int,
     fits = np.isfinite(vectors).all(axis=1)
     errors.extend((ok[keep[i]], OVERFLOW) for i in np.flatnonzero(~fits))
     return ChunkResult(np.asarray(ok, dtype=np.int64)[keep[fits]], vectors[fits], errors)
+
+
+def _preprocess_one_by_one(images: list[np.ndarray], ok: list[int], errors: list[tuple[int, str]], size: int
+                           ) -> tuple[np.ndarray, list[int], list[tuple[int, str]]]:
+    kept, fitted = [], []
+    for index, image in zip(ok, images, strict=True):
+        try:
+            fitted.append(pp.preprocess_batch([image], size)[0])
+            kept.append(index)
+        except MemoryError:
+            errors.append((index, OUT_OF_MEMORY))
+    return np.asarray(fitted, np.float32).reshape(-1, size, size), kept, errors
 
 
 # -- worker processes -------------------------------------------------------------------
@@ -176,10 +192,22 @@ def _start_worker(model_path: str, model_key: str) -> None:
     _die_with_parent()
     with contextlib.suppress(AttributeError, OSError):  # os.nice is POSIX only
         os.nice(5)  # the window (or the command's own process) comes first for the CPU
+    # One thread: each worker is one core's share already, and OpenCV's pool would reserve
+    # 72 MB of address space per core (measured: 498 to 1,733 MB on 16 cores).
+    cv2.setNumThreads(1)
     _worker_session = EncoderSession(model_path, threads=1, batch_size=WORKER_BATCH)
     if _worker_session.model_key != model_key:  # the file was replaced since the batch began
         raise BatchError(f"the encoder {model_path} changed while labeling; run again")
+    in_use = address_space()
+    if in_use is not None:
+        limit_memory(in_use + WORKER_MEMORY_HEADROOM)
 
+
+#: Memory a worker may take beyond what it holds once its encoder is loaded (Linux, RLIMIT_AS).
+#: Images are decoded reduced to 16 megapixels (a 10,000 x 10,000 RGBA PNG then peaks at about
+#: 810 MB in OpenCV's decoder), so this is room for the worst image, not a squeeze: one that
+#: still does not fit becomes an error item instead of the kernel killing the worker and the batch.
+WORKER_MEMORY_HEADROOM = 1536 * 2**20
 
 #: ``prctl(PR_SET_PDEATHSIG, SIGKILL)``: Linux kills the worker the moment its parent dies.
 _PR_SET_PDEATHSIG = 1

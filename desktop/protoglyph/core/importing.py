@@ -3,6 +3,8 @@
 A folder whose subfolders hold images is a folder-per-class tree: every subfolder becomes a
 class of that name (images anywhere below it are its examples). A folder of images alone
 becomes one class named after the folder. Loose files go to the target class.
+Files are recognised by their first bytes, read with :func:`~protoglyph.core.imagefile.read_file`,
+so a FIFO, socket or device in a folder is reported as a problem instead of blocking the import.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from protoglyph.core.imagefile import image_format
+from protoglyph.core.imagefile import NOT_AN_IMAGE, ImageReadError, image_format, read_file
 
 #: Most files one import takes from a folder tree (a safety net against dropping ``/``).
 MAX_FILES = 20_000
@@ -35,11 +37,16 @@ class ImportPlan:
 
 def looks_like_image(path: Path) -> bool:
     """True if the file starts like an image Protoglyph reads (content, not extension)."""
+    return _problem(path) is None
+
+
+def _problem(path: Path) -> str | None:
+    """Why ``path`` cannot be imported (not an image, a FIFO, unreadable…), or ``None`` if it can."""
     try:
-        with open(path, "rb") as f:
-            return image_format(f.read(16)) is not None
-    except OSError:
-        return False
+        head = read_file(path, head=16)
+    except ImageReadError as exc:
+        return exc.reason
+    return None if image_format(head) is not None else NOT_AN_IMAGE
 
 
 def _files_below(folder: Path, plan: ImportPlan) -> list[Path]:
@@ -56,14 +63,19 @@ def _files_below(folder: Path, plan: ImportPlan) -> list[Path]:
         plan.problems.append((Path(exc.filename or folder), f"cannot be listed ({exc.strerror})"))
 
     for root, dirs, files in os.walk(folder, followlinks=True, onerror=onerror):
-        st = os.stat(root)
+        try:
+            st = os.stat(root)
+        except OSError as exc:  # removed while being listed
+            plan.problems.append((Path(root), f"cannot be listed ({exc.strerror})"))
+            dirs[:] = []
+            continue
         if (st.st_dev, st.st_ino) in seen:  # a symlink loop
             plan.problems.append((Path(root), "a link back into a folder already read; skipped"))
             dirs[:] = []
             continue
         seen.add((st.st_dev, st.st_ino))
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for name in sorted(files):
+        for name in sorted(files):  # FIFOs, sockets and devices too: _take names them as problems
             if not name.startswith("."):
                 found.append(Path(root) / name)
         if len(found) > MAX_FILES:
@@ -74,10 +86,11 @@ def _files_below(folder: Path, plan: ImportPlan) -> list[Path]:
 
 def _take(plan: ImportPlan, name: str | None, files: Iterable[Path]) -> None:
     for f in files:
-        if looks_like_image(f):
+        problem = _problem(f)
+        if problem is None:
             plan.add(name, f)
         else:
-            plan.problems.append((f, "not an image Protoglyph can read (PNG, JPEG, BMP, TIFF, WebP or GIF)"))
+            plan.problems.append((f, problem))
 
 
 def plan_import(paths: Iterable[Path | str]) -> ImportPlan:
@@ -87,7 +100,8 @@ def plan_import(paths: Iterable[Path | str]) -> ImportPlan:
         path = Path(raw)
         if path.is_dir():
             subfolders = sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
-            loose = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
+            # not only is_file(): a FIFO or socket here is reported, not silently left out
+            loose = sorted(p for p in path.iterdir() if not p.is_dir() and not p.name.startswith("."))
             class_folders = [d for d in subfolders if any(looks_like_image(f) for f in _files_below(d, ImportPlan()))]
             if class_folders:
                 for d in class_folders:
@@ -95,7 +109,7 @@ def plan_import(paths: Iterable[Path | str]) -> ImportPlan:
                 _take(plan, path.name, loose)
             else:
                 _take(plan, path.name, _files_below(path, plan))
-        elif path.is_file():
+        elif path.exists():  # a file, or a FIFO, socket or device (_take says why it is refused)
             _take(plan, None, [path])
         else:
             plan.problems.append((path, "no such file or folder"))
