@@ -182,8 +182,9 @@ class ExportRunner(QObject):
         self.busy = False
         self.last_dest = dest
         if report is None:
-            QMessageBox.warning(self.window, f"{what} failed", f"{error}\n\nFiles already exported stay; "
-                                "choose the same folder again to finish the export.")
+            again = ("Files already put back stay where they are; undo again to finish." if what.startswith("Undo")
+                     else "Files already exported stay; choose the same folder again to finish the export.")
+            QMessageBox.warning(self.window, f"{what} failed", f"{error}\n\n{again}")
         else:
             skipped = f"; {len(report.skipped):,} skipped" if report.skipped else ""
             self.window.statusBar().showMessage(f"{what} into {dest}: {report.done:,} files{skipped}.", 15000)
