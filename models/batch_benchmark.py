@@ -167,7 +167,7 @@ def rerank_ms(project_path: Path, folder: Path) -> dict[str, float]:
     workspace = Workspace(project, session)  # its classifier stays usable once the file is closed
     project.close()
     classifier, support = workspace.classifier, workspace.support_embeddings()
-    key = f"{info.model_name}:{info.model_version}:{info.preprocess}"
+    key = session.model_key
     table = read_batch(project_path, folder, list_folder(folder), key, session.embedding_size)
     assert not table.todo, "the big run left files unlabeled"
     results = BatchResults(table, info.temperature)

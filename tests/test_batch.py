@@ -4,6 +4,7 @@ processes, and the predictions, statuses and review order of :class:`BatchResult
 
 from __future__ import annotations
 
+import hashlib
 import os
 import struct
 import zlib
@@ -78,8 +79,7 @@ def snapshot(folder: Path) -> dict[str, Any]:
 
 
 def model_key(encoder: Any) -> str:
-    info = encoder.info
-    return f"{info.model_name}:{info.model_version}:{info.preprocess}"
+    return str(encoder.model_key)
 
 
 def embed_all(folder: Path, table: BatchTable, encoder: Any, **kwargs: Any) -> None:
@@ -372,7 +372,8 @@ def test_a_worker_that_cannot_start_is_a_batch_error(tmp_path: Path, monkeypatch
     garbage = tmp_path / "garbage.onnx"
     garbage.write_bytes(b"\x00" * 64)
     monkeypatch.setattr(batch, "IN_PROCESS_BELOW", 2)
-    fake = SimpleNamespace(path=garbage, model_key="garbage")  # only the workers load it
+    fake = SimpleNamespace(path=garbage, model_key="garbage",  # only the workers load it
+                           sha256=hashlib.sha256(garbage.read_bytes()).hexdigest())
     with pytest.raises(BatchError, match="worker process"):
         list(embed_files(folder, [(0, "0.png"), (1, "1.png"), (2, "2.png")], fake, jobs=2))
 

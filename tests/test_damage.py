@@ -265,7 +265,7 @@ def test_a_model_replaced_while_labeling_stops_the_batch(tmp_path: Path, monkeyp
     make_encoder(path, weights_seed=2)  # the workers would load this one
     folder = write_scans(tmp_path / "scans", 3)
     monkeypatch.setattr(batch, "IN_PROCESS_BELOW", 2)
-    with pytest.raises(BatchError):
+    with pytest.raises(BatchError, match="was replaced while labeling"):
         list(embed_files(folder, [(i, e.path) for i, e in enumerate(list_folder(folder))], session, jobs=2))
 
 
@@ -288,3 +288,75 @@ def test_a_100_megapixel_image_in_a_worker_is_labeled_or_a_reason_never_the_end(
     huge_index = [p for _, p in todo].index("huge.png")
     assert done | set(errors) == set(range(4)) and set(range(4)) - {huge_index} <= done
     assert huge_index in done or errors[huge_index] == OUT_OF_MEMORY
+
+
+def test_a_blob_that_is_not_bytes_reads_as_damaged_after_the_upgrade(tmp_path: Path, encoder: EncoderSession) -> None:
+    path = tmp_path / "old.protoglyph"
+    create_starter_project(path, encoder).project.close()
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("UPDATE examples SET image = 'text, not an image' WHERE id = (SELECT MIN(id) FROM examples)")
+    for table, column in (("examples", "image_crc"), ("examples", "embedding_crc"), ("batch_items", "embedding_crc")):
+        db.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+    db.execute("PRAGMA user_version = 2")
+    db.close()
+    ws = Workspace(Project.open(path), encoder)  # the migration computed checksums of what was there
+    assert len(ws.problems) == 1 and "Ring" in ws.problems[0] and len(ws._embedding) == 31
+    ws.project.close()
+
+
+def test_an_undecodable_image_never_lends_another_models_embedding(tmp_path: Path, encoder: EncoderSession) -> None:
+    from protoglyph.core.project import ExampleRecord
+
+    project = Project.create(tmp_path / "p.protoglyph")
+    cid = project.add_class("Ring", "#000000").id
+    other = np.ones(encoder.embedding_size, np.float32).tobytes()  # another model's embedding, checksum intact
+    project.add_examples(cid, [ExampleRecord(0, cid, 0, b"\x89PNG but not one", "x", None, "t", other, "old:1")])
+    project.close()
+    ws = Workspace(Project.open(tmp_path / "p.protoglyph"), encoder)
+    assert ws._embedding == {} and len(ws.problems) == 1
+    ws.project.close()
+
+
+def test_a_starter_from_a_newer_version_is_left_as_it_is(tmp_path: Path, encoder: EncoderSession) -> None:
+    from protoglyph.core.starter import open_starter_project
+
+    path = tmp_path / "Starter project.protoglyph"
+    create_starter_project(path, encoder).project.close()
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA user_version = 99")
+    db.close()
+    before = path.read_bytes()
+    for _ in range(2):
+        ws = open_starter_project(path, encoder)
+        assert ws.project.path.name == "Starter project (format 3).protoglyph" and ws.classifier.classes
+        ws.project.close()
+    assert path.read_bytes() == before and not list(tmp_path.glob("*.damaged*"))
+
+
+def test_save_as_never_lands_on_a_leftover_journal(tmp_path: Path) -> None:
+    project = Project.create(tmp_path / "a.protoglyph")
+    (tmp_path / "b.protoglyph-journal").write_bytes(b"left over")
+    with pytest.raises(ProjectError, match="in the way"):
+        project.save_as(tmp_path / "b.protoglyph")
+    assert project.path.name == "a.protoglyph" and not (tmp_path / "b.protoglyph").exists()
+    project.close()
+
+
+def test_a_copy_export_never_writes_beside_the_originals(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from protoglyph.core import export
+
+    source = write_scans(tmp_path / "scans", 3)
+    touched: list[str] = []
+    real_unlink = os.unlink
+    monkeypatch.setattr(export.os, "unlink", lambda p, *a, **k: (touched.append(str(p)), real_unlink(p, *a, **k)))
+    items = [(source / f"{k:03d}.png", "ring") for k in range(3)]
+    export.export_folders(items, tmp_path / "out")
+    export.undo_export(tmp_path / "out")
+    assert not [t for t in touched if Path(t).parent == source]  # a read-only source (a DVD) would fail there
+
+
+def test_names_with_lone_surrogates_are_shown_without_failing() -> None:
+    from protoglyph.core.text import readable
+
+    assert readable("caf\udce9.png") == "caf\ufffd.png"  # a byte that is not UTF-8 (POSIX)
+    assert readable("a\ud800b") == "a\ufffdb"  # a lone UTF-16 surrogate (a Windows name)

@@ -242,6 +242,21 @@ def test_worker_processes_end_with_a_killed_command(big_folder: tuple[Path, Path
         assert proc.returncode == -signal.SIGKILL
 
 
+def test_sigterm_stops_labeling_in_this_process_too(big_folder: tuple[Path, Path], tmp_path: Path) -> None:
+    """With ``--jobs 1`` files are read in the command's own process, inside ``except Exception``
+    handlers that must not take SIGTERM for a file's error."""
+    folder, examples = big_folder
+    project = tmp_path / "p.protoglyph"
+    proc = subprocess.Popen([sys.executable, "-m", "protoglyph", "label", str(folder), "--examples", str(examples),
+                             "--out", str(tmp_path / "out.csv"), "--jobs", "1"], cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    time.sleep(2.0)  # start-up, then inside the 4,000 files
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err.decode()
+    assert b"stopped" in err and not project.exists()
+
+
 # The window labels on a thread of its pool, so its workers are started from that thread.
 THREADED_LABELING = """
     import sys, threading

@@ -17,7 +17,6 @@ command however it ends, SIGKILL included.
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import signal
 import sys
@@ -28,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from protoglyph.core.batch import BatchError, FileEntry, default_jobs, embed_files, list_folder
-from protoglyph.core.batch_store import BatchStore, BatchTable, read_batch
+from protoglyph.core.batch_store import BatchStore, BatchTable, read_batch, usable_threshold
 from protoglyph.core.classifier import FewShotClassifier
 from protoglyph.core.encoder import EncoderSession, ModelError
 from protoglyph.core.export import ExportError, write_csv
@@ -130,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
         raise Failure(f"--out {args.out} is a folder; give a file name, e.g. {args.out / 'labels.csv'}")
     if not args.out.parent.is_dir():
         raise Failure(f"cannot write {args.out}: the folder {args.out.parent} does not exist")
-    if args.threshold is not None and not (math.isfinite(args.threshold) and args.threshold >= 0):
+    if args.threshold is not None and usable_threshold(args.threshold) is None:
         raise Failure(f"--threshold must be a finite number of at least 0, not {args.threshold}")
     try:
         session = EncoderSession(args.model)
@@ -201,8 +200,9 @@ def _is_output(path: Path, entry: FileEntry, out: Path) -> bool:
         return False
 
 
-class Terminated(Exception):
-    """SIGTERM: stop as after Ctrl+C (workers shut down, what was stored kept)."""
+class Terminated(BaseException):
+    """SIGTERM: stop as after Ctrl+C (workers shut down, what was stored kept). A BaseException,
+    like KeyboardInterrupt, so that no ``except Exception`` on the way turns it into an error."""
 
 
 def _on_sigterm(signum: int, frame: object) -> None:
@@ -248,4 +248,4 @@ def main(argv: list[str]) -> int:
         return 143 if isinstance(exc, Terminated) else 130
     finally:
         if on_main:
-            signal.signal(signal.SIGTERM, previous)
+            signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import hashlib
 import multiprocessing
 import os
 import signal
@@ -243,6 +244,14 @@ def _work(folder: str, chunk: list[tuple[int, str]], max_pixels: int) -> ChunkRe
     return embed_chunk(_worker_session, folder, chunk, max_pixels)
 
 
+def _model_changed(session: EncoderSession) -> bool:
+    """Whether the model file no longer holds what ``session`` loaded (workers load it by path)."""
+    try:
+        return hashlib.sha256(Path(session.path).read_bytes()).hexdigest() != session.sha256
+    except OSError:
+        return True
+
+
 def default_jobs() -> int:
     """Worker processes to use: one per core this process may run on."""
     try:
@@ -286,6 +295,9 @@ def embed_files(folder: Path, todo: Sequence[tuple[int, str]], session: EncoderS
             try:
                 result = pending.popleft().result()
             except BrokenProcessPool as exc:
+                if _model_changed(session):
+                    raise BatchError(f"the encoder {session.path} was replaced while labeling; what was labeled "
+                                     "so far is kept, run again to go on with the new one") from exc
                 raise BatchError("a worker process stopped unexpectedly (out of memory, or a decoder crashed); "
                                  "what was labeled so far is kept, run again to go on") from exc
             if sent < len(chunks):

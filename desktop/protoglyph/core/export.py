@@ -27,6 +27,8 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
+from protoglyph.core.text import FILE_NAME_ERRORS, JOINERS
+
 #: The CSV header; a command-line spec relies on it starting ``path,label,confidence,status``.
 CSV_COLUMNS = ("path", "label", "confidence", "status", "reviewed", "reason")
 STATUSES = ("predicted", "confirmed", "corrected", "unknown", "error")
@@ -43,10 +45,6 @@ UNKNOWN_FOLDER = "unknown"
 MAX_NAME_BYTES = 200
 
 _FORBIDDEN = frozenset('/\\:*?"<>|')
-#: Invisible format characters (bidi overrides and isolates, marks, BOM…) make a folder name look
-#: like another ("gnp.exe" shown as "exe.png"); the two joiners are kept, as Persian, Indic scripts
-#: and emoji sequences need them.
-_JOINERS = frozenset("\u200c\u200d")
 #: A file modification time that FAT keeps to 2 s (exFAT to 10 ms): a copy's may differ that much.
 _MTIME_SLACK_NS = 2_000_000_000
 _WINDOWS = os.name == "nt"
@@ -105,12 +103,13 @@ def write_csv(rows: Iterable[ResultRow], out: Path) -> int:
 
     A path, label or reason starting with ``= + - @``, a tab or a carriage return gets a leading
     ``'``: a spreadsheet would run it as a formula (OWASP's advice on CSV injection; quotes and
-    commas inside a cell are quoted by the ``csv`` module). A file name that is not UTF-8 (Linux
-    allows any bytes) is written as its own bytes, so that reading the file back with
-    ``errors="surrogateescape"`` gives the exact name; such a file is then not strictly UTF-8.
+    commas inside a cell are quoted by the ``csv`` module); so a path that begins so is the file's
+    name with that ``'`` before it. A file name that is not UTF-8 (Linux allows any bytes) is
+    written as its own bytes, so that reading the file back with ``errors="surrogateescape"``
+    gives the exact name; such a file is then not strictly UTF-8.
     """
     count = 0
-    with _atomic_text(Path(out), newline="", errors="surrogateescape") as f:
+    with _atomic_text(Path(out), newline="", errors=FILE_NAME_ERRORS) as f:
         writer = csv.writer(f)
         writer.writerow(CSV_COLUMNS)
         for row in rows:
@@ -257,7 +256,7 @@ def _name_char(ch: str) -> str:
     category = unicodedata.category(ch)
     if ch in _FORBIDDEN or category in ("Cc", "Zl", "Zp"):
         return "_"
-    if category == "Cf" and ch not in _JOINERS:
+    if category == "Cf" and ch not in JOINERS:  # invisible, could disguise the name
         return ""
     if category == "Cs" and not "\udc80" <= ch <= "\udcff":
         return "_"  # a lone surrogate that, unlike a surrogate escape, stands for no byte
@@ -402,9 +401,10 @@ def discard_export(dest: Path) -> None:
     path = Path(dest).resolve() / JOURNAL
     if path.exists():
         with suppress(ExportError):
-            for op in _read_journal(path).ops:
+            journal = _read_journal(path)
+            for op in journal.ops:
                 with suppress(ExportError):
-                    _remove_partials(path.parent, op)
+                    _remove_partials(path.parent, op, journal.move)
         path.unlink()
 
 
@@ -502,7 +502,7 @@ def _apply(root: Path, op: _Op, move: bool) -> str | None:
     """Do one operation; ``None`` when the file is in place, else why it was skipped."""
     target = _target(root, op.target)
     partial = target.parent / _partial_name(op.index)
-    _remove_partials(root, op)
+    _remove_partials(root, op, move)
     if os.path.lexists(target):
         if not _placed(op, target, move):
             return f"the name {op.target} is taken"
@@ -529,7 +529,7 @@ def _apply(root: Path, op: _Op, move: bool) -> str | None:
 def _settle_moved(root: Path, op: _Op) -> None:
     """A moved file that an undo killed midway left half-copied back, or in both places: resuming
     the export finishes the move again (an undo that finished with a file leaves it put back)."""
-    _remove_partials(root, op)
+    _remove_partials(root, op, move=True)
     target = _target(root, op.target)
     if os.path.lexists(op.source) and os.path.lexists(target) and (
             os.path.samefile(op.source, target) or _own_copy(op.source, target)):
@@ -539,7 +539,7 @@ def _settle_moved(root: Path, op: _Op) -> None:
 def _undo_one(root: Path, op: _Op, move: bool, journaled: bool) -> str | None:
     """Undo one operation: ``None`` if undone now, ``""`` if there was nothing to undo, else why not."""
     target = _target(root, op.target)
-    _remove_partials(root, op)
+    _remove_partials(root, op, move)
     size = _regular_size(target)
     source_there = os.path.lexists(op.source)
     if size is None:
@@ -689,11 +689,14 @@ def _remove_quietly(path: Path) -> None:
         os.unlink(path)
 
 
-def _remove_partials(root: Path, op: _Op) -> None:
-    """Remove the half-made copies of ``op`` a killed run left: an export's in the class folder, an
-    undo's beside the original."""
+def _remove_partials(root: Path, op: _Op, move: bool) -> None:
+    """Remove the half-made copies of ``op`` a killed run left: an export's in the class folder, and
+    for a move, an undo's beside the original. A copy never writes beside the original (which may
+    be on a read-only disk, where even removing a name that is not there fails)."""
     _remove_quietly(_target(root, op.target).parent / _partial_name(op.index))
-    _remove_quietly(op.source.parent / _partial_name(op.index))
+    if move:
+        with suppress(OSError):
+            _remove_quietly(op.source.parent / _partial_name(op.index))
 
 
 def _read_journal(path: Path) -> _Journal:

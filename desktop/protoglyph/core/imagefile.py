@@ -64,8 +64,8 @@ class ImageReadError(ValueError):
 def read_file(path: Path | str, max_bytes: int = MAX_FILE_BYTES, *, head: int | None = None) -> bytes:
     """The bytes of a regular file (only the first ``head`` if given), opened so it can never block.
 
-    The file is opened first, non-blocking, and the *open descriptor* is checked: checking the
-    path and then opening it would race with the file being replaced, and opening a FIFO
+    The path is checked, then the file is opened non-blocking and the *open descriptor* is
+    checked again: the path alone would race with the file being replaced, and opening a FIFO
     without ``O_NONBLOCK`` waits for a writer forever.
 
     Raises:
@@ -73,6 +73,10 @@ def read_file(path: Path | str, max_bytes: int = MAX_FILE_BYTES, *, head: int | 
     """
     p = Path(path)
     try:
+        # Looked at before opening too: opening a FIFO, even without blocking, would release a
+        # writer waiting on it, which then dies of SIGPIPE when we close it unread.
+        if not stat.S_ISREG(os.stat(p).st_mode):
+            raise ImageReadError(p, "not a file" if p.is_dir() else NOT_REGULAR)
         fd = os.open(p, _OPEN_FLAGS)
     except OSError as exc:
         raise _open_error(p, exc) from exc

@@ -98,10 +98,12 @@ def _add_batch_tables(db: sqlite3.Connection) -> None:
 MIGRATIONS[1] = _add_batch_tables
 
 
-def checksum(blob: bytes | None) -> int | None:
+def checksum(blob: object) -> int | None:
     """The CRC-32 kept beside every stored blob: damage that SQLite's own checks cannot see (a
     few overwritten bytes inside a row) must not reach the classifier unnoticed."""
-    return None if blob is None else zlib.crc32(blob)
+    # A value that is not bytes (text or a number where a blob belongs: damage, or another
+    # program's edit) gets no checksum, so it reads back as damaged instead of failing here.
+    return zlib.crc32(blob) if isinstance(blob, bytes) else None
 
 
 def intact(blob: bytes | None, crc: int | None) -> bool:
@@ -138,12 +140,6 @@ def from_db_text(value: str | bytes) -> str:
     return value if isinstance(value, str) else os.fsdecode(value)
 
 
-def readable(text: str) -> str:
-    """A file name fit to show: bytes that are not UTF-8 become U+FFFD (the name itself is kept
-    exactly, see :func:`db_text`)."""
-    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-
-
 class ProjectError(RuntimeError):
     """A project file that cannot be created, opened or written, and why."""
 
@@ -151,6 +147,14 @@ class ProjectError(RuntimeError):
         self.path = Path(path)
         self.problem = problem
         super().__init__(f"{self.path}: {problem}")
+
+
+class ProjectBusy(ProjectError):
+    """Another program holds the project locked (for longer than a wait); nothing is wrong with it."""
+
+
+class ProjectTooNew(ProjectError):
+    """The project was written by a newer Protoglyph; it is fine, and must be left as it is."""
 
 
 @dataclass(frozen=True)
@@ -258,6 +262,10 @@ class Project:
         target = Path(path)
         if target.resolve() == self.path.resolve():
             return
+        left = [n for n in sidecars(target) if n.exists()]
+        if left:
+            raise ProjectError(target, f"{left[0].name}, left by an earlier project of that name, is in the way; "
+                                       "move it elsewhere first")
         try:
             fd, tmp = tempfile.mkstemp(prefix=".save-", suffix=SUFFIX, dir=target.parent)
             os.close(fd)
@@ -302,15 +310,20 @@ class Project:
             yield self._db
         except BaseException:
             self._depth = 0
-            self._db.execute("ROLLBACK")
+            self._rollback()
             raise
         self._depth = 0
         try:
             # A COMMIT that finds the file busy leaves the transaction open, so it can be retried.
             self._patiently("COMMIT")
         except sqlite3.Error as exc:
-            self._db.execute("ROLLBACK")
+            self._rollback()
             raise ProjectError(self.path, f"the change could not be saved ({exc})") from exc
+
+    def _rollback(self) -> None:
+        # After a full disk or an I/O error SQLite may have rolled back already.
+        if self._db.in_transaction:
+            self._db.execute("ROLLBACK")
 
     def _patiently(self, statement: str) -> None:
         """Run ``statement``, waiting out another program's lock (SQLite waits up to
@@ -325,7 +338,8 @@ class Project:
                 if not _is_busy(exc) or waited >= self.patience_s:
                     raise
                 if self.on_wait is not None:
-                    self.on_wait(waited)
+                    self.on_wait(waited)  # may raise, to give up (a cancelled labeling job)
+                time.sleep(0.05)
 
     def compact(self) -> None:
         """Give the space of deleted rows back to the disk (``VACUUM``: rewrites the file safely)."""
@@ -548,7 +562,7 @@ def inspect(path: Path) -> int:
         if version < 1:
             raise ProjectError(path, "the project file is damaged (it has no project format version)")
         if version > SCHEMA_VERSION:
-            raise ProjectError(path, f"made by a newer Protoglyph (project format {version}; this version "
+            raise ProjectTooNew(path, f"made by a newer Protoglyph (project format {version}; this version "
                                      f"reads up to {SCHEMA_VERSION}). Update Protoglyph to open it.")
         check = [r[0] for r in db.execute("PRAGMA quick_check")]
         if check != ["ok"]:
@@ -556,6 +570,11 @@ def inspect(path: Path) -> int:
         tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         if not {"classes", "examples", "settings"} <= tables:
             raise ProjectError(path, "the project file is damaged (tables are missing)")
+    except sqlite3.OperationalError as exc:
+        if _is_busy(exc):
+            raise ProjectBusy(path, "is in use by another program, which holds it locked; try again when it is done"
+                              ) from exc
+        raise ProjectError(path, f"the project file is damaged ({exc})") from exc
     except sqlite3.DatabaseError as exc:
         raise ProjectError(path, f"the project file is damaged ({exc})") from exc
     finally:
@@ -574,7 +593,11 @@ def connect_for_reading(path: Path | str) -> sqlite3.Connection:
     """
     p = Path(path)
     journal = p.with_name(p.name + "-journal")
-    if journal.exists() and journal.stat().st_size > 0:
+    try:
+        hot = journal.stat().st_size > 0
+    except OSError:  # none, or removed this instant by a writer's commit
+        hot = False
+    if hot:
         if not (os.access(p, os.W_OK) and os.access(p.parent, os.W_OK)):
             raise ProjectError(p, "was interrupted while saving and can only be repaired where it can be written: "
                                   f"copy it together with {journal.name} to a writable folder and open it there")
@@ -591,8 +614,8 @@ def connect_for_reading(path: Path | str) -> sqlite3.Connection:
 def _is_busy(exc: sqlite3.Error) -> bool:
     code = getattr(exc, "sqlite_errorcode", None)
     if code is not None:
-        return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
-    return "locked" in str(exc) or "busy" in str(exc)
+        return bool(code & 0xFF == sqlite3.SQLITE_BUSY)
+    return "database is locked" in str(exc)
 
 
 def _connect(path: Path, mode: str) -> sqlite3.Connection:

@@ -9,7 +9,15 @@ import numpy as np
 
 from protoglyph.core.drawing import PEN_FRACTION, RENDER_SIZE
 from protoglyph.core.encoder import EncoderSession
-from protoglyph.core.project import Project, ProjectError, set_aside, sidecars
+from protoglyph.core.project import (
+    SCHEMA_VERSION,
+    Project,
+    ProjectBusy,
+    ProjectError,
+    ProjectTooNew,
+    set_aside,
+    sidecars,
+)
 from protoglyph.core.shapes import draw_shape
 from protoglyph.core.workspace import Workspace
 
@@ -38,14 +46,23 @@ def open_starter_project(path: Path, encoder: EncoderSession) -> Workspace:
     """The starter project at ``path``, made on first use. If it had to be made anew, the
     first of the workspace's ``problems`` says why and where the old one was kept.
 
-    A starter that cannot be opened is set aside with its journal under a name never used
-    before (``… .damaged``, ``… .damaged-2``), never deleted or overwritten: it holds the
-    person's own classes if they added any. A journal left without its file goes the same way.
+    A starter that is damaged is set aside with its journal under a name never used before
+    (``… .damaged``, ``… .damaged-2``), never deleted or overwritten: it holds the person's own
+    classes if they added any. A journal left without its file goes the same way. One written by
+    a newer Protoglyph is fine and stays as it is (that version will want it back); this version
+    then uses a starter of its own beside it. One that another program holds locked is waited for.
     """
     problem = ""
     if path.exists():
         try:
-            return Workspace(Project.open(path), encoder)
+            return Workspace(_open_patiently(path), encoder)
+        except ProjectTooNew as exc:
+            own = path.with_name(f"{path.stem} (format {SCHEMA_VERSION}){path.suffix}")
+            if own.exists():
+                return open_starter_project(own, encoder)
+            path, problem = own, f"The starter project was {exc.problem.split('.')[0]}; it is left as it is."
+        except ProjectBusy:
+            raise
         except ProjectError as exc:
             kept = set_aside(path)
             problem = (f"The starter project could not be opened ({exc.problem}). It was kept as {kept} "
@@ -57,3 +74,13 @@ def open_starter_project(path: Path, encoder: EncoderSession) -> Workspace:
     if problem:
         workspace.problems.insert(0, problem)
     return workspace
+
+
+def _open_patiently(path: Path, tries: int = 6) -> Project:
+    """Open, waiting out another program that holds the file locked (about 30 s in all)."""
+    for _ in range(tries - 1):
+        try:
+            return Project.open(path)
+        except ProjectBusy:
+            continue
+    return Project.open(path)

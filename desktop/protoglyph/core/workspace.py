@@ -23,6 +23,7 @@ from protoglyph.core.drawing import Stroke, render_strokes
 from protoglyph.core.encoder import EncoderSession
 from protoglyph.core.imagefile import encode_png, shrink_to
 from protoglyph.core.project import ClassRecord, ExampleRecord, Project, now
+from protoglyph.core.text import hidden_format_characters
 
 #: Colours given to new classes in turn (distinct, readable on light and dark backgrounds).
 CLASS_COLORS = ("#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6", "#9a6324",
@@ -54,12 +55,6 @@ def strokes_json(strokes: Sequence[Stroke], width: float, height: float, pen: fl
     """A drawing's strokes as stored in the project (canvas coordinates, rounded to 0.1 px)."""
     return json.dumps({"width": width, "height": height, "pen": pen,
                        "strokes": [np.round(np.asarray(s, float), 1).tolist() for s in strokes]})
-
-
-#: Invisible format characters that a class name may hold: the joiners that Persian, Indic
-#: scripts and emoji sequences need. Others (bidirectional overrides such as U+202E, which can
-#: make a name read backwards, byte-order marks) are refused.
-ALLOWED_FORMAT_CHARACTERS = frozenset("\u200c\u200d")
 
 
 class DamagedExample(ValueError):
@@ -128,7 +123,7 @@ class Workspace:
             raise ValueError(f"a class name can have at most {MAX_NAME_LENGTH} characters")
         if any(unicodedata.category(ch) in ("Cc", "Cs") for ch in clean):
             raise ValueError("a class name cannot contain control characters or line breaks")
-        hidden = [ch for ch in clean if unicodedata.category(ch) == "Cf" and ch not in ALLOWED_FORMAT_CHARACTERS]
+        hidden = hidden_format_characters(clean)
         if hidden:
             raise ValueError(f"a class name cannot contain invisible formatting characters (U+{ord(hidden[0]):04X} "
                              f"{unicodedata.name(hidden[0], '')})".replace(" )", ")"))
@@ -284,7 +279,8 @@ class Workspace:
         by_class: dict[int, list[np.ndarray]] = {}
         names = {c.id: c.name for c in self.project.classes()}
         for e in records:
-            vec = usable_embedding(e.embedding, self.encoder.embedding_size) if not e.damaged else None
+            vec = (usable_embedding(e.embedding, self.encoder.embedding_size)
+                   if not e.damaged and e.embedding_model == self.model_key else None)
             if vec is None:
                 try:
                     vec = self.encoder.embed_images([decode_example(e)])[0]

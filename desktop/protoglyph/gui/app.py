@@ -96,7 +96,11 @@ def run(project: Path | None = None, model: Path | None = None, exit_when_ready:
         return 2
     settings = AppSettings()
     sys.excepthook = ErrorReporter(data_dir() / "protoglyph.log")
-    workspace, problem = first_workspace(encoder, settings, project)
+    try:
+        workspace, problem = first_workspace(encoder, settings, project)
+    except ProjectError as exc:  # the starter itself is held locked by another program
+        dialogs.project_error(None, exc.path, exc.problem, wait=True)
+        return 2
     controller = ProjectController(workspace)
     settings.add_recent(workspace.project.path)
     window = MainWindow(controller, settings)

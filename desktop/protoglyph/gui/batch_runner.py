@@ -17,7 +17,7 @@ import numpy as np
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, QTimer, Signal
 from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QProgressBar, QPushButton
 
-from protoglyph.core.batch import ChunkResult, default_jobs, embed_files, list_folder
+from protoglyph.core.batch import BatchError, ChunkResult, default_jobs, embed_files, list_folder
 from protoglyph.core.batch_store import BatchStore, read_batch
 from protoglyph.core.encoder import EncoderSession
 from protoglyph.core.project import Project
@@ -57,7 +57,7 @@ class BatchJob(QRunnable):
             self._label()
             self.signals.finished.emit("cancelled" if self.cancelled else "")
         except Exception as exc:  # reported to the window, never lost on a worker thread
-            self.signals.finished.emit(f"{type(exc).__name__}: {exc}")
+            self.signals.finished.emit("cancelled" if self.cancelled else f"{type(exc).__name__}: {exc}")
 
     def _label(self) -> None:
         entries = list_folder(self.folder)
@@ -65,6 +65,7 @@ class BatchJob(QRunnable):
         results = BatchResults(table, self.encoder.info.temperature)
         results.set_prototypes(self.keys, self.prototypes)
         project = Project.attach(self.project_path)
+        project.on_wait = self._give_up_if_cancelled  # another program holds the file: Cancel still works
         try:
             store = BatchStore(project, self.folder)
             # Files no longer in the folder keep their stored results and reviews: they may
@@ -78,6 +79,11 @@ class BatchJob(QRunnable):
                 self.signals.chunk.emit(chunk)
         finally:
             project.close()
+
+
+    def _give_up_if_cancelled(self, waited: float) -> None:
+        if self.cancelled:
+            raise BatchError(f"cancelled after waiting {waited:.0f} s for another program to release the project")
 
 
 class BatchRunner(QObject):

@@ -36,13 +36,18 @@ def model_error(error: ModelError) -> None:
     box.exec()
 
 
-def project_error(parent: QWidget | None, path: Path, problem: str, action: str = "open") -> None:
+def project_error(parent: QWidget | None, path: Path, problem: str, action: str = "open", wait: bool = False) -> None:
+    """Say why a project could not be opened, saved or created; ``wait`` blocks until it is read
+    (before the window exists, when nothing else would keep the message on screen)."""
     done = {"open": "opened", "save": "saved", "create": "created"}.get(action, action)
     box = QMessageBox(QMessageBox.Icon.Warning, f"Cannot {action} the project",
                       f"The project could not be {done}:\n\n{path}\n\n{problem}\n\nNothing was changed.",
                       parent=parent)
     box.setObjectName("projectError")
-    box.open()
+    if wait:
+        box.exec()
+    else:
+        box.open()
 
 
 def project_problems(parent: QWidget | None, path: Path, problems: Sequence[str]) -> None:

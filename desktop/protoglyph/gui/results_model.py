@@ -15,8 +15,8 @@ import numpy as np
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QColor
 
-from protoglyph.core.project import readable
 from protoglyph.core.review import FAILED, SORTS, STATUS_NAMES, UNKNOWN
+from protoglyph.core.text import readable
 from protoglyph.gui.batch_session import BatchSession
 from protoglyph.gui.file_thumbnails import FileThumbnails
 
