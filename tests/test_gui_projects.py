@@ -134,3 +134,25 @@ def test_the_app_starts_on_a_damaged_starter_and_says_what_was_lost(qtbot: QtBot
     starter.write_bytes(b"not a database at all")
     assert gui_app.run(exit_when_ready=True) == 0
     assert "kept as" in told[1][0] and starter.with_name(starter.name + ".damaged").exists()
+
+
+def test_a_damaged_example_is_counted_out_and_says_so(qtbot: QtBot, encoder: EncoderSession, tmp_path: Path) -> None:
+    import sqlite3
+
+    from protoglyph.core.starter import create_starter_project
+    from tests.conftest import _shown_window
+
+    path = tmp_path / "p.protoglyph"
+    create_starter_project(path, encoder).project.close()
+    db = sqlite3.connect(path)
+    db.execute("UPDATE examples SET image = x'00' WHERE id = (SELECT MIN(id) FROM examples)")
+    db.commit()
+    db.close()
+    shown = _shown_window(qtbot, Workspace(Project.open(path), encoder))
+    win = next(shown)
+    classes = win.controller.classes_model
+    assert "3 examples" in classes.index(0).data(Qt.ItemDataRole.DisplayRole)  # the Ring class lost one
+    examples = win.controller.examples_model
+    tips = [examples.index(r).data(Qt.ItemDataRole.ToolTipRole) for r in range(examples.rowCount())]
+    assert sum("damaged" in t for t in tips) == 1 and len(tips) == 4
+    next(shown, None)

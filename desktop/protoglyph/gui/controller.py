@@ -72,8 +72,9 @@ class ProjectController(QObject):
         summaries = ws.project.class_summaries()
         rows = []
         for c in ws.classes():
-            count, first = summaries.get(c.id, (0, -1))
-            rows.append(ClassRow(c, count, ws.project.example(first) if first >= 0 else None))
+            _, first = summaries.get(c.id, (0, -1))
+            # the examples in use: one whose stored image is damaged is left out (and shown as such)
+            rows.append(ClassRow(c, ws.example_count(c.id), ws.project.example(first) if first >= 0 else None))
         self.classes_model.set_rows(rows)
         self._rows = {r.record.id: r for r in rows}
         ids = [r.record.id for r in rows]

@@ -12,6 +12,7 @@ from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelInde
 from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
 
 from protoglyph.core.project import ClassRecord, ExampleRecord
+from protoglyph.core.text import readable
 from protoglyph.gui.fonts import missing_glyphs_note
 from protoglyph.gui.images import ThumbnailCache
 
@@ -146,7 +147,9 @@ class ExampleListModel(QAbstractListModel):
         if role == Qt.ItemDataRole.DecorationRole:
             return self._thumbs.get(record)
         if role == Qt.ItemDataRole.ToolTipRole:
-            return f"From: {record.source}\nAdded: {record.added.replace('T', ' ')}"
+            damaged = ("Its stored image is damaged: it is left out of the class (delete it, or restore the "
+                       "project from a copy).\n" if record.damaged else "")
+            return f"{damaged}From: {readable(record.source)}\nAdded: {record.added.replace('T', ' ')}"
         if role == Role.ID:
             return record.id
         return None
