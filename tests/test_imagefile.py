@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import socket
 import struct
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import cv2
@@ -27,6 +25,7 @@ from protoglyph.core.imagefile import (
     shrink_to,
     to_gray,
 )
+from tests.hang_guard import finishes
 
 GRAY = np.random.default_rng(0).integers(0, 256, (24, 40), dtype=np.uint8)
 
@@ -169,26 +168,10 @@ NOT_REGULAR = "not a regular file (a FIFO, socket or device); skipped"
 
 def refusal_within(seconds: float, path: Path) -> str:
     """The reason ``read_image(path)`` gives, which must come within ``seconds`` (a hang fails, it doesn't stall)."""
-    outcome: dict[str, BaseException | np.ndarray] = {}
-
-    def run() -> None:
-        try:
-            outcome["value"] = read_image(path)
-        except BaseException as exc:
-            outcome["value"] = exc
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    thread.join(seconds)
-    if thread.is_alive():
-        with contextlib.suppress(OSError):  # a writer lets a reader blocked opening the FIFO go on
-            os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
-        thread.join(5)
-        pytest.fail(f"read_image({path.name}) still running after {seconds} s")
-    value = outcome["value"]
-    assert isinstance(value, ImageReadError), value
-    assert value.path == path
-    return value.reason
+    with pytest.raises(ImageReadError) as refused:
+        finishes(seconds, lambda: read_image(path), [path])
+    assert refused.value.path == path
+    return refused.value.reason
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this platform")

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import socket
-import threading
-from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import TypeVar
 
 import cv2
 import numpy as np
 import pytest
 
 from protoglyph.core.importing import ImportPlan, looks_like_image, plan_import
+from tests.hang_guard import finishes
 
 PNG = cv2.imencode(".png", np.zeros((4, 4), np.uint8))[1].tobytes()
 JPEG = cv2.imencode(".jpg", np.zeros((4, 4), np.uint8))[1].tobytes()
@@ -92,34 +90,6 @@ def test_link_from_a_class_to_the_dropped_folder_takes_no_file_twice(tmp_path: P
     plan = plan_import([root])
     assert names(plan, root) == {"A": ["A/a.png"], "B": ["B/b.png"]}
     assert [why for _, why in plan.problems] == ["a link back into a folder already read; skipped"]
-
-
-def finishes(seconds: float, work: Callable[[], T], fifos: Sequence[Path] = ()) -> T:
-    """``work()`` run in a thread that must finish within ``seconds``: a hang fails the test, not the suite.
-
-    On a timeout every FIFO in ``fifos`` is opened for writing once, which lets a reader blocked
-    opening it go on, so the stuck thread ends too.
-    """
-    outcome: dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            outcome["value"] = work()
-        except BaseException as exc:
-            outcome["error"] = exc
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    thread.join(seconds)
-    if thread.is_alive():
-        for fifo in fifos:
-            with contextlib.suppress(OSError):
-                os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
-        thread.join(5)
-        pytest.fail(f"still running after {seconds} s (blocked opening a FIFO?)")
-    if "error" in outcome:
-        raise outcome["error"]
-    return cast(T, outcome["value"])
 
 
 def unix_socket(path: Path) -> socket.socket | None:
