@@ -45,9 +45,9 @@ class ProjectController(QObject):
         """Switch to another open project (the old one is closed; its edits are already saved)."""
         old = self.workspace
         self.workspace = workspace
+        self._current = -1  # first: clearing the stack signals, and the old class is not in this project
         self.undo_stack.clear()
         self.thumbnails.clear()
-        self._current = -1
         self.refresh()
         if old is not workspace:
             old.project.close()
@@ -67,16 +67,24 @@ class ProjectController(QObject):
         classes = self.workspace.classes()
         return classes[number - 1] if 0 < number <= len(classes) else None
 
+    def current_record(self) -> ClassRecord | None:
+        """The selected class, or ``None`` (none selected, or it was just deleted)."""
+        row = self._rows.get(self._current)
+        return None if row is None else row.record
+
     def refresh(self) -> None:
         ws = self.workspace
         summaries = ws.project.class_summaries()
+        classes = ws.classes()
+        if self._current not in {c.id for c in classes}:
+            self._current = -2  # gone: nothing that the model reset below sets off may look it up
         rows = []
-        for c in ws.classes():
+        for c in classes:
             _, first = summaries.get(c.id, (0, -1))
             # the examples in use: one whose stored image is damaged is left out (and shown as such)
             rows.append(ClassRow(c, ws.example_count(c.id), ws.project.example(first) if first >= 0 else None))
-        self.classes_model.set_rows(rows)
         self._rows = {r.record.id: r for r in rows}
+        self.classes_model.set_rows(rows)
         ids = [r.record.id for r in rows]
         if self._current not in ids:
             self._current = -2  # force the signal below

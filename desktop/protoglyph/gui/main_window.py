@@ -192,7 +192,7 @@ class MainWindow(QMainWindow):
         a.recolor.triggered.connect(self._recolor)
         a.add_images.triggered.connect(self._add_images)
         a.import_folder.triggered.connect(self._import_folder)
-        a.label_folder.triggered.connect(self.label_folder)
+        a.label_folder.triggered.connect(lambda: self.label_folder())  # triggered(bool) must not reach folder
         a.export_results.triggered.connect(self._export)
         a.undo_export.triggered.connect(lambda: self.exports.undo())
         a.forget_results.triggered.connect(lambda: self.forget_results())
@@ -412,6 +412,7 @@ class MainWindow(QMainWindow):
         self._update_actions()
 
     def _project_switched(self) -> None:
+        self.statusBar().clearMessage()  # "Added to …" was about the other project
         self.batch.close_session()
         self.results.set_session(None)
         project = self.controller.workspace.project
@@ -426,7 +427,8 @@ class MainWindow(QMainWindow):
 
     def _update_actions(self) -> None:
         a, c = self.actions, self.controller
-        has_class = c.current_class >= 0
+        current = c.current_record()
+        has_class = current is not None
         for act in (a.rename_class, a.delete_class, a.recolor, a.move_up, a.move_down):
             act.setEnabled(has_class)
         drawing = not self.canvas.is_empty() and not self.reviewing()
@@ -436,7 +438,7 @@ class MainWindow(QMainWindow):
         redo_stroke = self.canvas.can_redo_stroke() and not self.reviewing()
         a.redo.setText("&Redo Stroke" if redo_stroke else (f"&Redo {stack.redoText()}" if stack.canRedo() else "&Redo"))
         a.redo.setEnabled(redo_stroke or stack.canRedo())
-        target = c.workspace.class_record(c.current_class).name if has_class else "a New Class"
+        target = current.name if current is not None else "a New Class"
         a.add_drawing.setText(f"Add Drawing to “{short(target)}”" if has_class else "Add Drawing to a New Class")
         if self.reviewing():
             a.add_drawing.setText("Confirm the Selected Predictions")
@@ -445,9 +447,9 @@ class MainWindow(QMainWindow):
         a.export_results.setEnabled(self.batch.session is not None)
         a.forget_results.setEnabled(self.batch.session is not None and not self.batch.busy())
         a.clear_drawing.setEnabled(drawing and not self._typing())
-        if has_class:
+        if current is not None:
             swatch = QPixmap(16, 16)
-            swatch.fill(QColor(c.workspace.class_record(c.current_class).color))
+            swatch.fill(QColor(current.color))
             a.recolor.setIcon(QIcon(swatch))
         self.add_button.setToolTip(missing_glyphs_note(target) or a.add_drawing.statusTip())
         ws = c.workspace
