@@ -104,6 +104,13 @@ def test_every_action_and_shortcut_works_from_the_menus(window: Any, qtbot: Any,
 
     Project.create(other).close()
     answers = Answers(monkeypatch, tmp_path, folder)
+    try:
+        run_every_action(window, qtbot, answers)
+    finally:
+        answers.timer.stop()
+
+
+def run_every_action(window: Any, qtbot: Any, answers: Answers) -> None:
     # First the way a new user labels a folder: the menu action (it once received a bool).
     window.actions.label_folder.trigger()
     qtbot.waitUntil(lambda: window.batch.session is not None and not window.batch.busy(), timeout=30000)
@@ -140,4 +147,3 @@ def test_every_action_and_shortcut_works_from_the_menus(window: Any, qtbot: Any,
     assert len(tried) >= 30, tried
     a.quit.trigger()
     assert not window.isVisible()
-    answers.timer.stop()

@@ -111,29 +111,36 @@ def test_about_box_shows_the_model_card_summary(window: MainWindow, monkeypatch:
     assert info.model_name in shown[0] and "20-way 1-shot" in shown[0] and "Omniglot" in shown[0]
 
 
-def test_the_app_starts_on_a_damaged_starter_and_says_what_was_lost(qtbot: QtBot, encoder: EncoderSession,
-                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_app_starts_on_a_damaged_starter_and_says_what_was_lost(encoder: EncoderSession, tmp_path: Path) -> None:
+    """The real start, in a process of its own (the app's event loop runs and quits there)."""
+    import os
     import sqlite3
+    import subprocess
     import sys
 
     from protoglyph.core.starter import create_starter_project
 
-    monkeypatch.setattr(sys, "excepthook", sys.excepthook)  # run() installs its own; put it back afterwards
-    told: list[list[str]] = []
-    monkeypatch.setattr(gui_app.dialogs, "project_problems", lambda _w, _p, problems: told.append(list(problems)))
-    starter = data_dir() / gui_app.STARTER_NAME
+    env = {**os.environ, "PROTOGLYPH_DATA_DIR": str(tmp_path / "data"), "QT_QPA_PLATFORM": "offscreen",
+           "XDG_CONFIG_HOME": str(tmp_path / "config"), "HOME": str(tmp_path)}
+    starter = tmp_path / "data" / gui_app.STARTER_NAME
     create_starter_project(starter, encoder).project.close()
     db = sqlite3.connect(starter)
     db.execute("UPDATE examples SET image = x'00' WHERE id = (SELECT MIN(id) FROM examples)")
     db.commit()
     db.close()
+
+    def start() -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "protoglyph", "--exit-when-ready"], env=env, text=True,
+                              capture_output=True, timeout=120)
+
     # 1. an example whose image is damaged: the app starts, and names the class that lost it
-    assert gui_app.run(exit_when_ready=True) == 0
-    assert len(told) == 1 and "Class “Ring” lost example 1" in told[0][0]
+    first = start()
+    assert first.returncode == 0 and "Class “Ring” lost example 1" in first.stderr, first.stderr
     # 2. a starter that cannot be opened at all: kept aside, a new one made, and the person told
     starter.write_bytes(b"not a database at all")
-    assert gui_app.run(exit_when_ready=True) == 0
-    assert "kept as" in told[1][0] and starter.with_name(starter.name + ".damaged").exists()
+    second = start()
+    assert second.returncode == 0 and "kept as" in second.stderr, second.stderr
+    assert starter.with_name(starter.name + ".damaged").read_bytes() == b"not a database at all"
 
 
 def test_a_damaged_example_is_counted_out_and_says_so(qtbot: QtBot, encoder: EncoderSession, tmp_path: Path) -> None:

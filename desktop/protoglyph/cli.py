@@ -74,6 +74,19 @@ def _image_formats() -> list[str]:
     return read
 
 
+def window_platform_problem() -> str | None:
+    """Why the window cannot open (X11 libraries that Qt's xcb plugin needs are missing), or ``None``.
+
+    Checked before Qt is imported: Qt itself would abort with a message that names none of the
+    libraries. ``None`` too whenever the check cannot tell (see :mod:`protoglyph.platform_check`),
+    so that it never stops a start that could work.
+    """
+    from protoglyph.platform_check import check_xcb, message
+
+    verdict = check_xcb()
+    return message(verdict) if verdict is not None and verdict.missing else None
+
+
 def main(argv: list[str] | None = None) -> int:
     # A worker process of a frozen (installed) app starts here too: let it do its work instead.
     multiprocessing.freeze_support()
@@ -93,6 +106,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.epilog = "protoglyph label --help: label a folder of images from the command line"
     args = parser.parse_args(args_in)
     if not (args.self_test or args.info):
+        problem = window_platform_problem()
+        if problem:
+            print(problem, file=sys.stderr)
+            return 2
         from protoglyph.gui.app import run
 
         return run(args.project, args.model, args.exit_when_ready)

@@ -157,6 +157,28 @@ def read_batch(project_path: Path | None, folder: Path, entries: Sequence[FileEn
     return table
 
 
+#: The setting naming the labeled folder shown last (a ``batches`` id), shown again on open.
+LAST_FOLDER_KEY = "last_labeled_folder"
+
+
+@dataclass(frozen=True)
+class LabeledFolder:
+    """A folder whose results are kept in the project."""
+
+    folder: Path
+    files: int  # results stored, unusable files included
+    reviewed: int
+
+
+def labeled_folders(project: Project) -> list[LabeledFolder]:
+    """The project's labeled folders, the one shown last first, then the newest first."""
+    last = project.setting(LAST_FOLDER_KEY)
+    rows = project.query("SELECT b.id, b.folder, COUNT(i.id), COUNT(i.review) FROM batches b "
+                         "LEFT JOIN batch_items i ON i.batch_id = b.id GROUP BY b.id ORDER BY b.id DESC").fetchall()
+    rows.sort(key=lambda r: str(r[0]) != last)  # stable: the rest stay newest first
+    return [LabeledFolder(Path(from_db_text(folder)), int(n), int(reviewed)) for _, folder, n, reviewed in rows]
+
+
 class BatchStore:
     """Writes one folder's results and reviews into an open project."""
 
@@ -234,6 +256,13 @@ class BatchStore:
                 "UPDATE batch_items SET review = ?, class_id = ?, example_id = ? WHERE batch_id = ? AND path = ?",
                 [(REVIEW_NAMES.get(int(r)), None if c < 0 else int(c), None if e < 0 else int(e), batch, db_text(p))
                  for p, r, c, e in zip(paths, review, class_id, example_id, strict=True)])
+
+    def mark_shown(self) -> None:
+        """Remember this folder as the one to show when the project is opened again."""
+        with self.project.transaction() as db:
+            batch = self._batch(db)
+            db.execute("INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE "
+                       "SET value = excluded.value", (LAST_FOLDER_KEY, str(batch)))
 
     def set_threshold(self, threshold: float | None) -> None:
         if threshold is not None and usable_threshold(threshold) is None:

@@ -20,7 +20,8 @@ The constants were chosen on Omniglot's background alphabets held out of trainin
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -36,6 +37,59 @@ PRIOR_WEIGHT = 2.0
 KEEP_FACTOR = 1.9
 
 
+@dataclass(frozen=True)
+class OpenSetReference:
+    """What a calibration's open-set term needs to know about a support set (see ``classifier.Calibration``).
+
+    Attributes:
+        threshold: the support set's default threshold ``T`` (:func:`default_threshold`): the
+            unit in which the nearest distance is measured, so that one fitted curve serves
+            support sets of any spread and shots.
+        mean_inverse_shots: ``mean_c 1/k_c`` over the classes with examples (1 for 1-shot).
+    """
+
+    threshold: float
+    mean_inverse_shots: float
+
+
+def reference_from_moments(scatter: float, shots: Sequence[int]) -> OpenSetReference | None:
+    """The default threshold from a support set's summary, for code that keeps running sums.
+
+    Args:
+        scatter: ``Σ_c Σ_i ‖x_ci − p_c‖²`` over all classes (squared distances, ≥ 0).
+        shots: ``k_c`` of every class; classes with none are ignored.
+    Returns:
+        ``None`` when no class has examples.
+    """
+    counts = [int(k) for k in shots if k > 0]
+    if not counts:
+        return None
+    degrees = sum(k - 1 for k in counts)
+    mean_inverse = float(np.mean([1.0 / k for k in counts]))
+    spread = (PRIOR_WEIGHT * TYPICAL_SPREAD + max(float(scatter), 0.0)) / (PRIOR_WEIGHT + degrees)
+    return OpenSetReference(KEEP_FACTOR * spread * (1.0 + mean_inverse), mean_inverse)
+
+
+def open_set_reference(examples: Mapping[Hashable, np.ndarray]) -> OpenSetReference | None:
+    """:class:`OpenSetReference` of a support set: its default threshold and mean inverse shots.
+
+    Args:
+        examples: per class, its ``(k, D)`` example embeddings (or one ``(D,)``); classes
+            with none are ignored.
+    Returns:
+        ``None`` when there are no examples at all.
+    """
+    scatter = 0.0
+    shots: list[int] = []
+    for embeddings in examples.values():
+        emb = np.atleast_2d(np.asarray(embeddings, dtype=np.float64))
+        if emb.size == 0:
+            continue
+        scatter += float(((emb - emb.mean(0)) ** 2).sum())
+        shots.append(len(emb))
+    return reference_from_moments(scatter, shots)
+
+
 def default_threshold(examples: Mapping[Hashable, np.ndarray]) -> float | None:
     """The default "none of these" threshold on squared distance for a support set.
 
@@ -46,20 +100,8 @@ def default_threshold(examples: Mapping[Hashable, np.ndarray]) -> float | None:
         ``T``: label an item unknown when its squared distance to every prototype exceeds it;
         ``None`` when there are no examples at all.
     """
-    scatter = 0.0
-    degrees = 0
-    inverse_shots: list[float] = []
-    for embeddings in examples.values():
-        emb = np.atleast_2d(np.asarray(embeddings, dtype=np.float64))
-        if emb.size == 0:
-            continue
-        scatter += float(((emb - emb.mean(0)) ** 2).sum())
-        degrees += len(emb) - 1
-        inverse_shots.append(1.0 / len(emb))
-    if not inverse_shots:
-        return None
-    spread = (PRIOR_WEIGHT * TYPICAL_SPREAD + scatter) / (PRIOR_WEIGHT + degrees)
-    return KEEP_FACTOR * spread * (1.0 + float(np.mean(inverse_shots)))
+    reference = open_set_reference(examples)
+    return None if reference is None else reference.threshold
 
 
 def unknown_mask(distances: np.ndarray, threshold: float | None) -> np.ndarray:

@@ -108,6 +108,8 @@ def run(project: Path | None = None, model: Path | None = None, exit_when_ready:
     if problem:
         dialogs.project_error(window, Path(problem.split("\n")[0]), problem.split("\n\n", 1)[-1])
     elif workspace.problems:
+        for line in workspace.problems:  # for the log and a terminal, as well as the dialog
+            print(f"protoglyph: {workspace.project.path}: {line}", file=sys.stderr)
         dialogs.project_problems(window, workspace.project.path, workspace.problems)
     if exit_when_ready:
         # Posted now, so it runs once the event loop has shown the window and handled pending events.

@@ -71,6 +71,7 @@ class BatchJob(QRunnable):
             # Files no longer in the folder keep their stored results and reviews: they may
             # come back (an export moved them and was undone, a drive was not mounted).
             store.save_listing_problems(table, self.model_key)
+            store.mark_shown()  # shown again when the project is opened next time
             self.signals.prepared.emit(results)
             work = [(i, table.paths[i]) for i in table.todo]
             for chunk in embed_files(self.folder, work, self.encoder, jobs=self.jobs,

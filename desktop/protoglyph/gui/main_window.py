@@ -26,8 +26,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from protoglyph.core.batch_store import labeled_folders
 from protoglyph.core.preprocess import is_blank
 from protoglyph.core.starter import HINT_KEY
+from protoglyph.core.text import readable
 from protoglyph.gui import dialogs
 from protoglyph.gui.actions import create_actions
 from protoglyph.gui.batch_runner import BatchRunner
@@ -46,6 +48,7 @@ from protoglyph.gui.project_files import ProjectFiles
 from protoglyph.gui.results_model import ResultsModel
 from protoglyph.gui.results_panel import ResultsPanel
 from protoglyph.gui.settings import AppSettings
+from protoglyph.gui.wording import plural, short
 
 NO_CLASSES = ("No classes yet.\n\nMake one with Classes ▸ New Class (Ctrl+Shift+N), draw an example and press Enter. "
               "Or drop a folder of images on the window: each subfolder becomes a class.")
@@ -58,15 +61,6 @@ STARTER_HINT = ("This is the starter project: draw one of its shapes and watch t
 TEXT_INPUTS = (QLineEdit, QTextEdit, QPlainTextEdit, QAbstractSpinBox)
 
 
-def short(name: str, limit: int = 24) -> str:
-    """A class name cut to fit a button or a title."""
-    return name if len(name) <= limit else name[: limit - 1] + "…"
-
-
-def plural(n: int, one: str, many: str = "") -> str:
-    return f"{n} {one if n == 1 else (many or one + 's')}"
-
-
 class MainWindow(QMainWindow):
     def __init__(self, controller: ProjectController, settings: AppSettings, pool: QThreadPool | None = None) -> None:
         super().__init__()
@@ -74,6 +68,7 @@ class MainWindow(QMainWindow):
         self.settings = settings
         self.setAcceptDrops(True)
         self._closed = False
+        self._show_results = True
         self.actions = a = create_actions(self)
         self.canvas = DrawingCanvas(self)
         self.canvas.setObjectName("canvas")
@@ -196,10 +191,11 @@ class MainWindow(QMainWindow):
         a.export_results.triggered.connect(self._export)
         a.undo_export.triggered.connect(lambda: self.exports.undo())
         a.forget_results.triggered.connect(lambda: self.forget_results())
-        self.results.labelFolder.connect(self.label_folder)
+        self.results.labelFolder.connect(lambda: self.label_folder())
+        self.results.folderChosen.connect(self.label_folder)
         self.results.exportRequested.connect(self._export)
         self.batch.sessionStarted.connect(self._batch_started)
-        self.batch.finished.connect(lambda _msg: self._update_actions())
+        self.batch.finished.connect(lambda _msg: (self._refresh_folders(), self._update_actions()))
         self.exports.finished.connect(self.results.refresh)
         self.tabs.currentChanged.connect(lambda _i: self._update_actions())
         a.about.triggered.connect(lambda: dialogs.about(self, c.workspace.encoder.info))
@@ -335,7 +331,9 @@ class MainWindow(QMainWindow):
             self.imports.start(paths, self.controller.current_class)
 
     # -- labeling folders --------------------------------------------------------------
-    def label_folder(self, folder: Path | None = None) -> None:
+    def label_folder(self, folder: Path | None = None, show: bool = True) -> None:
+        """Label ``folder`` (asked for if not given), or show its stored results again; ``show``
+        brings the results tab to the front (not when a project just opened)."""
         if folder is None:
             chosen = QFileDialog.getExistingDirectory(self, "Label a Folder of Images")
             if not chosen:
@@ -345,14 +343,33 @@ class MainWindow(QMainWindow):
             QMessageBox.information(self, "No examples yet", "Labeling a folder needs classes with a few examples "
                                     "each. Draw or import some first.")
             return
+        if not folder.is_dir():
+            QMessageBox.information(self, "The folder is not there", f"{readable(str(folder))} is not there (moved, "
+                                    "renamed, or on a drive that is not connected). Its labels stay in the project "
+                                    "and come back when the folder does.")
+            return
+        self._show_results = show
         if self.batch.start(folder):
-            self.tabs.setCurrentWidget(self.results)
+            if show:
+                self.tabs.setCurrentWidget(self.results)
             self._update_actions()
 
     def _batch_started(self, session: object) -> None:
         self.results.set_session(self.batch.session)
-        self.tabs.setCurrentWidget(self.results)
-        self.results.view.setFocus()
+        self._refresh_folders()
+        if self._show_results:
+            self.tabs.setCurrentWidget(self.results)
+            self.results.view.setFocus()
+
+    def _refresh_folders(self) -> None:
+        self.results.set_folders(labeled_folders(self.controller.workspace.project))
+
+    def _show_last_folder(self) -> None:
+        """A project opens on its last labeled folder, as it was left (in the Label a Folder tab)."""
+        folders = labeled_folders(self.controller.workspace.project)
+        self.results.set_folders(folders)
+        if folders and folders[0].folder.is_dir() and self.controller.workspace.has_examples():
+            self.label_folder(folders[0].folder, show=False)
 
     def _export(self) -> None:
         if self.batch.session is None:
@@ -381,6 +398,7 @@ class MainWindow(QMainWindow):
         self.batch.close_session()
         self.results.set_session(None)
         self.controller.undo_stack.clear()
+        self._refresh_folders()
         self.statusBar().showMessage(f"Forgot the labels of {session.folder}.", 8000)
         self._update_actions()
         return True
@@ -420,6 +438,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"{project.path.stem} — Protoglyph")
         self.setWindowFilePath(str(project.path))
         self.hint.setVisible(project.setting(HINT_KEY) == "1")
+        self._show_last_folder()
         self._project_changed()
 
     def _stack_changed(self, _index: int) -> None:

@@ -10,6 +10,7 @@ After a review the selection moves on to the next item of the review order.
 from __future__ import annotations
 
 import html
+from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QItemSelection, QItemSelectionModel, QPoint, Qt, QTimer, Signal
@@ -27,10 +28,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from protoglyph.core.batch_store import LabeledFolder
 from protoglyph.core.review import CONFIRMED, CORRECTED, FAILED, PREDICTED, SORTS, STATUS_NAMES, UNKNOWN
+from protoglyph.core.text import readable
 from protoglyph.gui.batch_session import BatchSession
 from protoglyph.gui.results_model import ResultsModel
 from protoglyph.gui.results_view import ResultsView
+from protoglyph.gui.wording import plural
 
 EMPTY = ("No folder labeled yet.\n\nChoose File ▸ Label a Folder… (Ctrl+L): every image below it is classified "
          "with this project's classes, least certain first, for you to review.")
@@ -45,6 +49,8 @@ class ResultsPanel(QWidget):
 
     labelFolder = Signal()
     exportRequested = Signal()
+    #: A folder chosen in the list of the project's labeled folders (its results are shown again).
+    folderChosen = Signal(Path)
 
     def __init__(self, model: ResultsModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -62,6 +68,12 @@ class ResultsPanel(QWidget):
         self.folder.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         # A long path must not widen the window: it is cut to fit (the tooltip has it whole).
         self.folder.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.folders = QComboBox(self)
+        self.folders.setObjectName("labeledFolders")
+        self.folders.setToolTip("The folders labeled in this project: choose one to show its results again")
+        self.folders.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.folders.setMinimumContentsLength(14)
+        self.folders.activated.connect(self._folder_activated)
         self.sort = QComboBox(self)
         self.sort.addItems([s.capitalize() for s in SORTS])
         self.statuses = QComboBox(self)
@@ -100,6 +112,7 @@ class ResultsPanel(QWidget):
         label_button = QPushButton("Label a Folder…", self)
         label_button.clicked.connect(self.labelFolder)
         top.addWidget(label_button)
+        top.addWidget(self.folders)
         top.addWidget(self.folder, 1)
         top.addWidget(self.teach)
         top.addWidget(self.export_button)
@@ -126,9 +139,29 @@ class ResultsPanel(QWidget):
         col.addWidget(self.counts)
 
     # -- the shown folder --------------------------------------------------------------
+    def set_folders(self, folders: list[LabeledFolder]) -> None:
+        """The project's labeled folders, for the list (the shown one first)."""
+        self.folders.clear()
+        for f in folders:
+            reviewed = f", {f.reviewed:,} reviewed" if f.reviewed else ""
+            self.folders.addItem(readable(f.folder.name) or readable(str(f.folder)), f.folder)
+            self.folders.setItemData(self.folders.count() - 1,
+                                     f"{readable(str(f.folder))}\n{plural(f.files, 'file')}{reviewed}",
+                                     Qt.ItemDataRole.ToolTipRole)
+        self.folders.setVisible(len(folders) > 1 or (len(folders) == 1 and self.session is None))
+        if self.session is not None:
+            self.folders.setCurrentIndex(max(0, self.folders.findData(self.session.folder)))
+
+    def _folder_activated(self, index: int) -> None:
+        folder = self.folders.itemData(index)
+        if isinstance(folder, Path) and (self.session is None or folder != self.session.folder):
+            self.folderChosen.emit(folder)
+
     def set_session(self, session: BatchSession | None) -> None:
         if self.session is not None:
             self.session.updated.disconnect(self.refresh)
+        if session is not None and (self.session is None or self.session.folder != session.folder):
+            self._reset_filters()  # a filter chosen for another folder would hide this one's items
         self.session = session
         if session is not None:
             session.updated.connect(self.refresh)
@@ -178,6 +211,13 @@ class ResultsPanel(QWidget):
                 selection.select(self.model.index(int(a)), self.model.index(int(b)))
         flags = QItemSelectionModel.SelectionFlag
         self.view.selectionModel().select(selection, flags.ClearAndSelect)
+
+    def _reset_filters(self) -> None:
+        for combo in (self.statuses, self.classes):
+            combo.blockSignals(True)
+            combo.setCurrentIndex(0)
+            combo.blockSignals(False)
+        self._filters_changed()
 
     def _fill_classes(self) -> None:
         assert self.session is not None
