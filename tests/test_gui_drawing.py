@@ -48,3 +48,40 @@ def test_empty_project_says_what_to_do(empty_window: MainWindow) -> None:
     QTest.keyClick(empty_window, Qt.Key.Key_Return)
     draw_stroke(empty_window.canvas, ring())
     assert empty_window.prediction.predictions()[0].name == "Alpha"
+
+
+def test_a_click_alone_is_shown_but_is_not_a_glyph(window: MainWindow) -> None:
+    ws = window.controller.workspace
+    before = ws.example_count(window.controller.current_class)
+    draw_stroke(window.canvas, [(0.5, 0.5), (0.5, 0.5)])  # press and release on one spot
+    assert window.prediction.message() == mw.DRAW_SOMETHING  # no prediction for it
+    QTest.keyClick(window, Qt.Key.Key_Return)
+    assert ws.example_count(window.controller.current_class) == before  # no black blob stored
+    assert "a click alone is not a glyph" in window.statusBar().currentMessage()
+    shot = window.canvas.grab().toImage()
+    centre = window.canvas.to_widget(0.5, 0.5).toPoint()
+    assert shot.pixelColor(centre).lightness() < 128  # and yet the click left visible ink
+    draw_stroke(window.canvas, ring())  # with a stroke around it, the dot counts (the dot of an i)
+    assert window.prediction.message() != mw.DRAW_SOMETHING
+
+
+def test_esc_can_be_undone_and_the_canvas_undo_touches_only_strokes(window: MainWindow) -> None:
+    c = window.controller
+    draw_strokes(window.canvas, cross())
+    QTest.keyClick(window, Qt.Key.Key_Escape)
+    assert window.canvas.is_empty()
+    examples = c.workspace.example_count(c.current_class)
+    QTest.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)  # brings the drawing back
+    assert len(window.canvas.strokes()) == 2 and c.workspace.example_count(c.current_class) == examples
+    QTest.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)  # then strokes one by one
+    assert len(window.canvas.strokes()) == 1
+    window.canvas.clear()
+    # The Undo button under the canvas: off on an empty canvas; it never undoes a class edit.
+    QTest.keyClick(window, Qt.Key.Key_N, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    classes = len(c.workspace.classes())
+    window.canvas.setFocus()
+    window.actions.undo_stroke.trigger()  # Esc's drawing comes back first
+    window.canvas.clear(undoable=False)
+    assert not window.actions.undo_stroke.isEnabled()
+    window.actions.undo_stroke.trigger()
+    assert len(c.workspace.classes()) == classes

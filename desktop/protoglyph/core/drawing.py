@@ -24,6 +24,20 @@ RENDER_SIZE = 256
 PEN_FRACTION = 1 / 60
 
 
+def extent(stroke: Stroke) -> float:
+    """The longer side of a stroke's bounding box (0 for a click)."""
+    points = np.asarray(stroke, dtype=np.float64).reshape(-1, 2)
+    return float((points.max(0) - points.min(0)).max()) if len(points) else 0.0
+
+
+def is_glyph(strokes: Sequence[Stroke], pen: float = PEN_FRACTION) -> bool:
+    """Whether a drawing is something to classify or keep as an example: a stroke that goes
+    farther than the pen is wide. Clicks alone (dots) are not, though with other strokes they
+    count (the dot of an i, the dots that tell Arabic letters apart); rendered alone, a dot is
+    blown up by preprocessing into a blob that looks like nothing anyone drew."""
+    return any(extent(s) > pen for s in strokes)
+
+
 def pen_width(width: float, height: float) -> float:
     """The default pen width, in canvas pixels, for a canvas of this size."""
     return max(1.5, PEN_FRACTION * min(width, height))

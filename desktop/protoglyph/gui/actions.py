@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from importlib import resources
 
 from PySide6.QtGui import QAction, QIcon, QKeySequence
 from PySide6.QtWidgets import QStyle, QWidget
@@ -18,6 +19,7 @@ class WindowActions:
     quit: QAction
     undo: QAction
     redo: QAction
+    undo_stroke: QAction
     paste: QAction
     clear_drawing: QAction
     add_drawing: QAction
@@ -41,7 +43,7 @@ class WindowActions:
 
 
 def _action(parent: QWidget, text: str, shortcut: QKeySequence | Key | str | None = None, tip: str = "",
-            icon: QStyle.StandardPixmap | None = None, theme: str = "", short: str = "") -> QAction:
+            icon: QStyle.StandardPixmap | None = None, theme: str = "", short: str = "", svg: str = "") -> QAction:
     act = QAction(text, parent)
     if short:
         act.setIconText(short)
@@ -52,8 +54,11 @@ def _action(parent: QWidget, text: str, shortcut: QKeySequence | Key | str | Non
         act.setToolTip(f"{text.replace('&', '').replace('…', '')}"
                        f"{f' ({act.shortcut().toString(QKeySequence.SequenceFormat.NativeText)})' if shortcut else ''}"
                        f"\n{tip}")
-    if icon is not None:
-        fallback = parent.style().standardIcon(icon)
+    if icon is not None or svg:
+        # Qt's standard pixmaps have no undo or redo (its back/forward arrows read as navigation),
+        # so those two are drawn in the package's own assets.
+        fallback = QIcon(str(resources.files("protoglyph") / "assets" / f"{svg}.svg")) if svg else \
+            parent.style().standardIcon(icon)  # type: ignore[arg-type]
         act.setIcon(QIcon.fromTheme(theme, fallback) if theme else fallback)
     return act
 
@@ -69,10 +74,13 @@ def create_actions(parent: QWidget) -> WindowActions:
                         "Copy the project to a new file and continue there (edits are always saved as you make them)",
                         sp.SP_DialogSaveButton, "document-save-as", short="Save As"),
         quit=_action(parent, "&Quit", Key.Quit, "Close Protoglyph (everything is already saved)"),
-        undo=_action(parent, "&Undo", "Ctrl+Z", "Undo the last stroke while drawing, else the last edit",
-                     sp.SP_ArrowBack, "edit-undo", short="Undo"),
-        redo=_action(parent, "&Redo", "Ctrl+Shift+Z", "Redo what was undone", sp.SP_ArrowForward, "edit-redo",
+        undo=_action(parent, "&Undo", "Ctrl+Z", "Undo the last stroke while drawing (or bring back a cleared "
+                     "drawing), else the last edit", svg="undo", theme="edit-undo", short="Undo"),
+        redo=_action(parent, "&Redo", "Ctrl+Shift+Z", "Redo what was undone", svg="redo", theme="edit-redo",
                      short="Redo"),
+        undo_stroke=_action(parent, "Undo Stroke", None, "Take back the last stroke, or bring back the drawing "
+                            "Esc cleared (edits to classes are undone with Edit ▸ Undo)", svg="undo",
+                            theme="edit-undo"),
         paste=_action(parent, "&Paste Image", Key.Paste, "Add the image on the clipboard to the selected class"),
         clear_drawing=_action(parent, "&Clear Drawing", "Esc", "Wipe the canvas", sp.SP_DialogResetButton,
                               "edit-clear", short="Clear"),

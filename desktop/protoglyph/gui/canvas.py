@@ -12,7 +12,7 @@ from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QMouseEvent, QPainter, QPainterPath, QPaintEvent, QPalette, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-from protoglyph.core.drawing import PEN_FRACTION, Stroke
+from protoglyph.core.drawing import PEN_FRACTION, Stroke, extent, is_glyph
 
 #: While a stroke is being drawn, the drawing is classified at most this often (ms).
 LIVE_INTERVAL_MS = 60
@@ -36,6 +36,7 @@ class DrawingCanvas(QWidget):
                         "Esc clears; Ctrl+Z undoes the last stroke; Enter or 1–9 adds the drawing to a class.")
         self._strokes: list[Stroke] = []
         self._redo: list[Stroke] = []
+        self._cleared: list[Stroke] = []  # what Esc wiped, for Undo to bring back
         self._current: list[tuple[float, float]] | None = None
         self._live = QTimer(self)
         self._live.setSingleShot(True)
@@ -53,19 +54,31 @@ class DrawingCanvas(QWidget):
     def is_empty(self) -> bool:
         return not self._strokes and not self._current
 
+    def has_glyph(self) -> bool:
+        """Whether there is something to classify (see :func:`is_glyph`: a click alone is not)."""
+        return is_glyph(self.strokes())
+
     def can_redo_stroke(self) -> bool:
         return bool(self._redo)
+
+    def can_undo_stroke(self) -> bool:
+        """A stroke to take back, or a drawing that Esc wiped to bring back."""
+        return bool(self._strokes) or bool(self._cleared)
 
     def set_strokes(self, strokes: list[Stroke]) -> None:
         self._strokes = [np.asarray(s, dtype=np.float64).reshape(-1, 2) for s in strokes]
         self._redo.clear()
+        self._cleared = []
         self._current = None
         self.update()
         self.drawingChanged.emit(True)
 
-    def clear(self) -> None:
+    def clear(self, undoable: bool = True) -> None:
+        """Wipe the drawing; ``undoable`` (Esc) lets Undo bring it back, until the next stroke.
+        A drawing that was just added to a class is cleared for good (its undo is the example's)."""
         if self.is_empty():
             return
+        self._cleared = list(self._strokes) if undoable else []
         self._strokes.clear()
         self._redo.clear()
         self._current = None
@@ -74,8 +87,11 @@ class DrawingCanvas(QWidget):
 
     def undo_stroke(self) -> bool:
         if not self._strokes:
-            return False
-        self._redo.append(self._strokes.pop())
+            if not self._cleared:
+                return False
+            self._strokes, self._cleared = self._cleared, []  # Esc taken back
+        else:
+            self._redo.append(self._strokes.pop())
         self.update()
         self.drawingChanged.emit(True)
         return True
@@ -111,6 +127,7 @@ class DrawingCanvas(QWidget):
             return
         self._current = [self.to_unit(event.position())]
         self._redo.clear()
+        self._cleared = []  # a new drawing begins: the wiped one is gone
         self.update()
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:
@@ -157,9 +174,10 @@ class DrawingCanvas(QWidget):
         p.setPen(pen)
         p.setBrush(Qt.BrushStyle.NoBrush)
         for stroke in self.strokes():
+            if extent(stroke) == 0.0:  # a click: Qt draws nothing for a path of no length
+                p.drawPoint(self.to_widget(*stroke[0]))
+                continue
             path = QPainterPath(self.to_widget(*stroke[0]))
-            if len(stroke) == 1:
-                path.lineTo(self.to_widget(*stroke[0]))
             for x, y in stroke[1:]:
                 path.lineTo(self.to_widget(x, y))
             p.drawPath(path)

@@ -97,7 +97,7 @@ class MainWindow(QMainWindow):
     def _layout(self) -> None:
         a = self.actions
         bar = QHBoxLayout()
-        for act in (a.clear_drawing, a.undo):
+        for act in (a.clear_drawing, a.undo_stroke):
             b = QToolButton(self)
             b.setDefaultAction(act)
             b.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
@@ -177,7 +177,8 @@ class MainWindow(QMainWindow):
         a.undo.triggered.connect(self.undo)
         a.redo.triggered.connect(self.redo)
         a.paste.triggered.connect(self.paste)
-        a.clear_drawing.triggered.connect(self.canvas.clear)
+        a.clear_drawing.triggered.connect(lambda: self.canvas.clear())
+        a.undo_stroke.triggered.connect(lambda: self.reviewing() or self.canvas.undo_stroke())
         a.add_drawing.triggered.connect(self._enter)
         a.new_class.triggered.connect(self._new_class)
         a.rename_class.triggered.connect(self.classes.rename_current)
@@ -236,14 +237,15 @@ class MainWindow(QMainWindow):
             self.prediction.show_message(NO_CLASSES)
         elif not ws.has_examples():
             self.prediction.show_message(NO_EXAMPLES)
-        elif self.canvas.is_empty():
+        elif not self.canvas.has_glyph():  # nothing yet, or only a click
             self.prediction.show_message(DRAW_SOMETHING)
         else:
             self.prediction.show_predictions(self.controller.predict(self.canvas.strokes()))
 
     def add_drawing(self, class_id: int) -> None:
-        if self.canvas.is_empty():
-            self.statusBar().showMessage("Draw something first, then add it to a class.", 5000)
+        if not self.canvas.has_glyph():
+            self.statusBar().showMessage("Draw something first (a click alone is not a glyph), then add it to a "
+                                         "class.", 5000)
             return
         c = self.controller
         created = class_id < 0
@@ -251,7 +253,7 @@ class MainWindow(QMainWindow):
             class_id = c.new_class().id
         count = c.add_drawing(class_id, self.canvas.strokes())
         name = c.workspace.class_record(class_id).name
-        self.canvas.clear()
+        self.canvas.clear(undoable=False)
         self.statusBar().showMessage(f"Added to “{short(name)}”, which now has {plural(count, 'example')}. "
                                      "Ctrl+Z takes it back.", 6000)
         if created:
@@ -279,7 +281,7 @@ class MainWindow(QMainWindow):
         self.add_drawing(record.id)
 
     def undo(self) -> None:
-        if not self.canvas.is_empty() and not self.reviewing():  # strokes only where they can be seen
+        if self.canvas.can_undo_stroke() and not self.reviewing():  # strokes only where they can be seen
             self.canvas.undo_stroke()
         else:
             self.controller.undo_stack.undo()
@@ -434,7 +436,7 @@ class MainWindow(QMainWindow):
         self.batch.close_session()
         self.results.set_session(None)
         project = self.controller.workspace.project
-        self.canvas.clear()
+        self.canvas.clear(undoable=False)
         self.setWindowTitle(f"{project.path.stem} — Protoglyph")
         self.setWindowFilePath(str(project.path))
         self.hint.setVisible(project.setting(HINT_KEY) == "1")
@@ -451,9 +453,13 @@ class MainWindow(QMainWindow):
         for act in (a.rename_class, a.delete_class, a.recolor, a.move_up, a.move_down):
             act.setEnabled(has_class)
         drawing = not self.canvas.is_empty() and not self.reviewing()
+        stroke = self.canvas.can_undo_stroke() and not self.reviewing()
         stack = c.undo_stack
-        a.undo.setText("&Undo Stroke" if drawing else (f"&Undo {stack.undoText()}" if stack.canUndo() else "&Undo"))
-        a.undo.setEnabled(drawing or stack.canUndo())
+        stroke_text = "&Undo Stroke" if drawing else "&Undo Clear"
+        a.undo.setText(stroke_text if stroke else (f"&Undo {stack.undoText()}" if stack.canUndo() else "&Undo"))
+        a.undo.setEnabled(stroke or stack.canUndo())
+        a.undo_stroke.setText(stroke_text.replace("&", ""))
+        a.undo_stroke.setEnabled(stroke)
         redo_stroke = self.canvas.can_redo_stroke() and not self.reviewing()
         a.redo.setText("&Redo Stroke" if redo_stroke else (f"&Redo {stack.redoText()}" if stack.canRedo() else "&Redo"))
         a.redo.setEnabled(redo_stroke or stack.canRedo())
