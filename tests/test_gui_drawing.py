@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 from pytestqt.qtbot import QtBot
@@ -85,3 +86,35 @@ def test_esc_can_be_undone_and_the_canvas_undo_touches_only_strokes(window: Main
     assert not window.actions.undo_stroke.isEnabled()
     window.actions.undo_stroke.trigger()
     assert len(c.workspace.classes()) == classes
+
+
+def scribble() -> list[list[tuple[float, float]]]:
+    rng = np.random.default_rng(4)
+    return [[(float(x), float(y)) for x, y in rng.uniform(0.1, 0.9, (25, 2))] for _ in range(3)]
+
+
+def test_a_scribble_looks_like_no_class(window: MainWindow) -> None:
+    draw_strokes(window.canvas, scribble())
+    assert window.prediction.unknown()
+    assert "Doesn't look like any class" in window.prediction.accessibleDescription()
+    window.canvas.clear()
+    draw_stroke(window.canvas, ring())
+    assert not window.prediction.unknown() and window.prediction.predictions()[0].name == "Ring"
+
+
+def test_adding_where_the_prediction_disagrees_says_so_and_offers_the_other_class(window: MainWindow) -> None:
+    c = window.controller
+    cross_id = c.class_at(2).id  # type: ignore[union-attr]
+    ring_id = c.class_at(1).id  # type: ignore[union-attr]
+    c.select_class(cross_id)
+    rings_before = c.workspace.example_count(ring_id)
+    draw_stroke(window.canvas, ring())
+    QTest.keyClick(window, Qt.Key.Key_Return)  # added to Cross, the selected class
+    message = window.statusBar().currentMessage()
+    assert "Added to “Cross”, though it looks like “Ring”" in message and "Shift+Enter" in message
+    QTest.keyClick(window, Qt.Key.Key_Return, Qt.KeyboardModifier.ShiftModifier)  # one key: move it to Ring
+    assert c.workspace.example_count(ring_id) == rings_before + 1
+    assert "Moved to “Ring”" in window.statusBar().currentMessage()
+    QTest.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert c.workspace.example_count(ring_id) == rings_before
+    assert window.statusBar().currentMessage().startswith("Undone:")  # not a stale "now has 5 examples"

@@ -23,6 +23,7 @@ class WindowActions:
     paste: QAction
     clear_drawing: QAction
     add_drawing: QAction
+    add_to_predicted: QAction
     new_class: QAction
     rename_class: QAction
     delete_class: QAction
@@ -87,6 +88,9 @@ def create_actions(parent: QWidget) -> WindowActions:
         add_drawing=_action(parent, "Add &Drawing to Class", "Return",
                             "Add the drawing to the selected class (or press 1–9 for class 1–9)",
                             sp.SP_DialogApplyButton, "list-add"),
+        add_to_predicted=_action(parent, "Add Drawing to the &Predicted Class", "Shift+Return",
+                                 "Add the drawing to the class it looks like (just after adding it elsewhere: "
+                                 "move it there)"),
         new_class=_action(parent, "&New Class", "Ctrl+Shift+N", "Add an empty class", sp.SP_FileDialogNewFolder,
                           "folder-new", short="New Class"),
         rename_class=_action(parent, "&Rename Class", "F2", "Rename the selected class"),

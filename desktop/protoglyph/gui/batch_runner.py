@@ -157,6 +157,7 @@ class BatchRunner(QObject):
             self.cancel()
             return
         session = BatchSession(self.controller, results)
+        session.announced.connect(lambda text: self.window.statusBar().showMessage(text, 8000))
         if self.session is not None:
             self.session.close(successor=session)
         session.running = True

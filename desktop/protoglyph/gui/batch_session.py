@@ -35,6 +35,8 @@ class BatchSession(QObject):
     """``updated`` is emitted whenever what the results view shows may have changed."""
 
     updated = Signal()
+    #: What a change of the support set did to the other items, in words (for the status bar).
+    announced = Signal(str)
 
     def __init__(self, controller: ProjectController, results: BatchResults) -> None:
         super().__init__(controller)
@@ -99,12 +101,27 @@ class BatchSession(QObject):
     def support_changed(self) -> None:
         """Classes or examples changed (any edit, undo or redo): re-rank everything."""
         ws = self.controller.workspace
+        before_labels, before_threshold = self.results.labels(), self.results.threshold
         keys, prototypes = ws.classifier.prototypes()
         self.results.set_prototypes([int(k) for k in keys], prototypes)  # type: ignore[call-overload]
         self.results.classes = {c.id for c in ws.classes()}
         self.default_threshold = default_threshold(ws.support_embeddings())
         self.results.threshold = self.user_threshold if self.user_threshold is not None else self.default_threshold
+        self._announce(before_labels, before_threshold)
         self.updated.emit()
+
+    def _announce(self, before: np.ndarray, threshold: float | None) -> None:
+        """Say how many items not reviewed changed label with the new prototypes and threshold."""
+        after = self.results.labels()
+        if len(after) != len(before):
+            return
+        changed = int(((after != before) & (self.results.reviews() == 0)).sum())
+        if not changed:
+            return
+        now = self.results.threshold
+        moved = (f"; the “none of these” distance moved from {threshold:.1f} to {now:.1f}"
+                 if threshold is not None and now is not None and abs(now - threshold) >= 0.05 else "")
+        self.announced.emit(f"{changed:,} item{'s' if changed != 1 else ''} not yet reviewed changed label{moved}.")
 
     def set_threshold(self, threshold: float | None, save: bool = True) -> None:
         """The person's "none of these" distance (``None``: back to the default)."""

@@ -194,9 +194,11 @@ class ProjectController(QObject):
         self._done(cmd.MoveExamples(self, before, after, self.workspace.class_record(class_id).name))
 
     # -- prediction --------------------------------------------------------------------
-    def predict(self, strokes: Sequence[Stroke]) -> list[ShownPrediction]:
-        """The top classes for a drawing, ready to show (empty if there is nothing to compare with)."""
-        return self.predict_embedding(self.embed_drawing(strokes))
+    def predict(self, strokes: Sequence[Stroke]) -> tuple[list[ShownPrediction], bool]:
+        """The top classes for a drawing, ready to show (empty if there is nothing to compare
+        with), and whether it looks like none of them (the labeled folders' rule)."""
+        embedding = self.embed_drawing(strokes)
+        return self.predict_embedding(embedding), self.workspace.looks_like_no_class(embedding)
 
     def embed_drawing(self, strokes: Sequence[Stroke]) -> np.ndarray:
         """``(D,)`` embedding of the canvas's strokes (unit square, the canvas pen), as predictions use."""

@@ -69,6 +69,7 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)
         self._closed = False
         self._show_results = True
+        self._misplaced: tuple[int, int] | None = None  # (example just added, the class it looks like)
         self.actions = a = create_actions(self)
         self.canvas = DrawingCanvas(self)
         self.canvas.setObjectName("canvas")
@@ -150,8 +151,8 @@ class MainWindow(QMainWindow):
         edit.addSeparator()
         edit.addActions([a.paste, a.clear_drawing])
         classes = self.menuBar().addMenu("&Classes")
-        classes.addActions([a.add_drawing, a.new_class, a.rename_class, a.delete_class, a.move_up, a.move_down,
-                            a.recolor])
+        classes.addActions([a.add_drawing, a.add_to_predicted, a.new_class, a.rename_class, a.delete_class,
+                            a.move_up, a.move_down, a.recolor])
         classes.addSeparator()
         classes.addActions([a.add_images, a.import_folder])
         help_menu = self.menuBar().addMenu("&Help")
@@ -180,6 +181,7 @@ class MainWindow(QMainWindow):
         a.clear_drawing.triggered.connect(lambda: self.canvas.clear())
         a.undo_stroke.triggered.connect(lambda: self.reviewing() or self.canvas.undo_stroke())
         a.add_drawing.triggered.connect(self._enter)
+        a.add_to_predicted.triggered.connect(lambda: self.reviewing() or self.add_to_predicted())
         a.new_class.triggered.connect(self._new_class)
         a.rename_class.triggered.connect(self.classes.rename_current)
         a.delete_class.triggered.connect(self._delete_class)
@@ -240,7 +242,7 @@ class MainWindow(QMainWindow):
         elif not self.canvas.has_glyph():  # nothing yet, or only a click
             self.prediction.show_message(DRAW_SOMETHING)
         else:
-            self.prediction.show_predictions(self.controller.predict(self.canvas.strokes()))
+            self.prediction.show_predictions(*self.controller.predict(self.canvas.strokes()))
 
     def add_drawing(self, class_id: int) -> None:
         if not self.canvas.has_glyph():
@@ -249,15 +251,44 @@ class MainWindow(QMainWindow):
             return
         c = self.controller
         created = class_id < 0
+        shown = self.prediction.predictions()
+        best = shown[0] if shown and not self.prediction.unknown() else None
         if created:
             class_id = c.new_class().id
         count = c.add_drawing(class_id, self.canvas.strokes())
         name = c.workspace.class_record(class_id).name
         self.canvas.clear(undoable=False)
-        self.statusBar().showMessage(f"Added to “{short(name)}”, which now has {plural(count, 'example')}. "
-                                     "Ctrl+Z takes it back.", 6000)
+        self._misplaced = None
+        if best is not None and best.class_id != class_id and not created:
+            # Not a refusal: the person may know better. But say so, and offer the other class.
+            self._misplaced = (c.workspace.examples(class_id)[-1].id, best.class_id)
+            self.statusBar().showMessage(f"Added to “{short(name)}”, though it looks like “{short(best.name)}”. "
+                                         f"Ctrl+Z takes it back; Shift+Enter moves it to “{short(best.name)}”.", 12000)
+        else:
+            self.statusBar().showMessage(f"Added to “{short(name)}”, which now has {plural(count, 'example')}. "
+                                         "Ctrl+Z takes it back.", 6000)
         if created:
             self.classes.rename_current()  # a new class gets its name from the user at once
+
+    def add_to_predicted(self) -> None:
+        """Shift+Enter: the drawing goes to the class it looks like; just after an example was
+        added to another class than that, it is moved there instead."""
+        c = self.controller
+        if self.canvas.is_empty() and self._misplaced is not None:
+            example_id, target = self._misplaced
+            self._misplaced = None
+            if any(e.id == example_id for e in c.workspace.project.examples()) and target in {
+                    x.id for x in c.workspace.classes()}:
+                c.move_examples([example_id], target)
+                self.statusBar().showMessage(f"Moved to “{short(c.workspace.class_record(target).name)}”. "
+                                             "Ctrl+Z takes it back.", 6000)
+            return
+        shown = self.prediction.predictions()
+        if not self.canvas.has_glyph() or not shown or self.prediction.unknown():
+            self.statusBar().showMessage("There is no prediction to follow: draw a glyph that looks like one of "
+                                         "your classes, or choose a class with 1–9.", 5000)
+            return
+        self.add_drawing(shown[0].class_id)
 
     def reviewing(self) -> bool:
         """True while the results of a labeled folder are shown (keys review instead of draw)."""
@@ -281,16 +312,25 @@ class MainWindow(QMainWindow):
         self.add_drawing(record.id)
 
     def undo(self) -> None:
+        stack = self.controller.undo_stack
+        self._misplaced = None
         if self.canvas.can_undo_stroke() and not self.reviewing():  # strokes only where they can be seen
             self.canvas.undo_stroke()
-        else:
-            self.controller.undo_stack.undo()
+            self.statusBar().clearMessage()
+        elif stack.canUndo():
+            text = stack.undoText()
+            stack.undo()
+            self.statusBar().showMessage(f"Undone: {text}. Ctrl+Shift+Z redoes it.", 5000)  # "now has 4…" is stale
 
     def redo(self) -> None:
+        stack = self.controller.undo_stack
         if self.canvas.can_redo_stroke() and not self.reviewing():
             self.canvas.redo_stroke()
-        else:
-            self.controller.undo_stack.redo()
+            self.statusBar().clearMessage()
+        elif stack.canRedo():
+            text = stack.redoText()
+            stack.redo()
+            self.statusBar().showMessage(f"Redone: {text}.", 5000)
 
     # -- adding examples ---------------------------------------------------------------
     def paste(self) -> None:

@@ -11,6 +11,8 @@ from PySide6.QtGui import QColor, QFont, QPainter, QPaintEvent, QPalette, QPixma
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 BIG = 64
+#: What the panel says of a drawing farther than the "none of these" distance from every class.
+NO_CLASS = "Doesn't look like any class"
 SMALL = 30
 ROW_GAP = 8
 
@@ -32,6 +34,7 @@ class PredictionPanel(QWidget):
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Expanding)
         self.setMinimumWidth(220)
         self._predictions: list[ShownPrediction] = []
+        self._unknown = False
         self._message = ""
         self.last_painted = 0.0
 
@@ -45,11 +48,23 @@ class PredictionPanel(QWidget):
     def message(self) -> str:
         return self._message
 
-    def show_predictions(self, predictions: list[ShownPrediction]) -> None:
+    def unknown(self) -> bool:
+        """Whether the drawing was found to look like none of the classes."""
+        return self._unknown and bool(self._predictions)
+
+    def show_predictions(self, predictions: list[ShownPrediction], unknown: bool = False) -> None:
+        """The top classes; with ``unknown`` the drawing looks like none of them, and the nearest
+        is shown only as a hint."""
         self._predictions = predictions
+        self._unknown = unknown
         self._message = ""
         best = predictions[0] if predictions else None
-        self.setAccessibleDescription(f"Best: {best.name}, {best.probability:.0%}" if best else "")
+        if best is None:
+            self.setAccessibleDescription("")
+        elif unknown:
+            self.setAccessibleDescription(f"{NO_CLASS}; nearest: {best.name}")
+        else:
+            self.setAccessibleDescription(f"Best: {best.name}, {best.probability:.0%}")
         self.update()
 
     def show_message(self, text: str) -> None:
@@ -76,6 +91,16 @@ class PredictionPanel(QWidget):
             p.setPen(pal.color(QPalette.ColorRole.PlaceholderText))
             p.drawText(QRectF(area.left(), top, area.width(), area.bottom() - top),
                        Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop | Qt.TextFlag.TextWordWrap, self._message)
+        elif self._unknown:
+            p.setFont(self.font())
+            p.setPen(pal.color(QPalette.ColorRole.WindowText))
+            line = p.fontMetrics().height()
+            p.drawText(QRectF(area.left(), top, area.width(), line * 2), Qt.AlignmentFlag.AlignLeft
+                       | Qt.TextFlag.TextWordWrap, f"{NO_CLASS}.")
+            p.setPen(pal.color(QPalette.ColorRole.PlaceholderText))
+            p.drawText(QRectF(area.left(), top + 2 * line + 4, area.width(), line * 3), Qt.AlignmentFlag.AlignLeft
+                       | Qt.TextFlag.TextWordWrap, f"Nearest: “{self._predictions[0].name}”. Draw it again, or add it "
+                       "to a class (Enter or 1–9) to teach it.")
         else:
             self._paint_best(p, self._predictions[0], QRectF(area.left(), top, area.width(), BIG))
             y = top + BIG + 18
