@@ -290,3 +290,19 @@ def test_a_file_name_that_is_not_utf8_is_labeled_and_shown(window, qtbot, tmp_pa
     # stored: labeling again reads only the broken file again (unusable files always are)
     again = label(window, qtbot, folder)
     assert [again.table.paths[i] for i in again.table.todo] == ["broken.png"]
+
+
+def test_export_dialog_and_undo_menu_offer_only_what_applies(window, qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from protoglyph.gui.export_runner import ExportChoice
+
+    label(window, qtbot, glyph_folder(tmp_path))
+    dialog = ExportChoice(window)
+    assert dialog.formats[0].isChecked() and not dialog.reviewed_only.isEnabled()  # CSV: folder options off
+    dialog.formats[2].click()
+    assert dialog.reviewed_only.isEnabled() and dialog.with_unknown.isEnabled()
+    dialog.formats[1].click()
+    assert not dialog.with_unknown.isEnabled()
+    dialog.deleteLater()
+    assert not window.actions.undo_export.isEnabled()  # nothing exported yet
+    window.exports.export(window.batch.session, choice=2, target=tmp_path / "out")
+    qtbot.waitUntil(lambda: not window.exports.busy and window.actions.undo_export.isEnabled(), timeout=10000)

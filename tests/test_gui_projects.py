@@ -163,3 +163,28 @@ def test_a_damaged_example_is_counted_out_and_says_so(qtbot: QtBot, encoder: Enc
     tips = [examples.index(r).data(Qt.ItemDataRole.ToolTipRole) for r in range(examples.rowCount())]
     assert sum("damaged" in t for t in tips) == 1 and len(tips) == 4
     next(shown, None)
+
+
+def test_keyboard_shortcuts_lists_every_key_in_groups(window: MainWindow, monkeypatch: pytest.MonkeyPatch) -> None:
+    from PySide6.QtGui import QKeySequence
+
+    shown: list[str] = []
+    monkeypatch.setattr(QMessageBox, "information", lambda _p, _t, text: shown.append(text))
+    QTest.keyClick(window, Qt.Key.Key_F1)
+    text = shown[0]
+    for group in ("Drawing", "Undo", "Classes and examples", "Projects and folders", "Reviewing a folder"):
+        assert f"<b>{group}</b>" in text
+    for act in window.actions.all():
+        if not act.shortcut().isEmpty():
+            assert act.shortcut().toString(QKeySequence.SequenceFormat.NativeText) in text, act.text()
+    for key in ("Shift+Arrows", "Ctrl+Z", "Space", "Esc"):
+        assert key in text
+
+
+def test_a_small_window_keeps_its_toolbar_and_canvas(window: MainWindow, qtbot: QtBot) -> None:
+    window.resize(900, 600)
+    qtbot.waitUntil(lambda: window.tools.toolButtonStyle() == Qt.ToolButtonStyle.ToolButtonIconOnly, timeout=2000)
+    assert window.tools.sizeHint().width() <= window.width()  # no hidden overflow menu
+    window.resize(1200, 700)
+    qtbot.waitUntil(lambda: window.tools.toolButtonStyle() == Qt.ToolButtonStyle.ToolButtonTextBesideIcon,
+                    timeout=2000)

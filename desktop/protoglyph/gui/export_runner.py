@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+from PySide6.QtCore import QObject, QRunnable, QSettings, QThreadPool, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QDialog,
@@ -32,6 +32,17 @@ FORMATS = ("CSV table (.csv)", "JSON (.json)", "A folder per class: copy the fil
            "A folder per class: move the files")
 
 
+LAST_DEST_KEY = "exports/last_folder"
+
+
+def can_undo(dest: Path | None) -> bool:
+    """Whether File ▸ Undo Folder Export has something to undo (the last export's folder)."""
+    try:
+        return dest is not None and ex.can_undo_export(dest)
+    except (OSError, ex.ExportError):
+        return False
+
+
 class ExportChoice(QDialog):
     def __init__(self, parent: QWidget) -> None:
         super().__init__(parent)
@@ -46,6 +57,9 @@ class ExportChoice(QDialog):
         self.with_unknown = QCheckBox("Put unknown items in a folder “unknown” (folders)", self)
         col.addWidget(self.reviewed_only)
         col.addWidget(self.with_unknown)
+        for b in self.formats:
+            b.toggled.connect(self._folder_options)
+        self._folder_options()
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
@@ -53,6 +67,12 @@ class ExportChoice(QDialog):
 
     def choice(self) -> int:
         return next(i for i, b in enumerate(self.formats) if b.isChecked())
+
+    def _folder_options(self) -> None:
+        """The two options are about folders: off (and unticked in effect) for a table."""
+        folders = self.choice() >= 2
+        for box in (self.reviewed_only, self.with_unknown):
+            box.setEnabled(folders)
 
 
 class _Signals(QObject):
@@ -81,7 +101,9 @@ class ExportRunner(QObject):
     def __init__(self, window: QMainWindow, pool: QThreadPool) -> None:
         super().__init__(window)
         self.window, self.pool = window, pool
-        self.last_dest: Path | None = None
+        # Where the last folder export went, kept across sessions so File ▸ Undo Folder Export knows.
+        last = QSettings().value(LAST_DEST_KEY, "")
+        self.last_dest: Path | None = Path(str(last)) if last else None
         self.busy = False
         self._dest, self._what = Path(), ""
 
@@ -181,6 +203,7 @@ class ExportRunner(QObject):
         dest, what = self._dest, self._what
         self.busy = False
         self.last_dest = dest
+        QSettings().setValue(LAST_DEST_KEY, str(dest))
         if report is None:
             again = ("Files already put back stay where they are; undo again to finish." if what.startswith("Undo")
                      else "Files already exported stay; choose the same folder again to finish the export.")

@@ -3,10 +3,21 @@ prediction on the right. It wires the widgets to the controller; the work happen
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QThreadPool
-from PySide6.QtGui import QCloseEvent, QColor, QDragEnterEvent, QDropEvent, QIcon, QKeySequence, QPixmap, QShortcut
+from PySide6.QtGui import (
+    QCloseEvent,
+    QColor,
+    QDragEnterEvent,
+    QDropEvent,
+    QIcon,
+    QKeySequence,
+    QPixmap,
+    QResizeEvent,
+    QShortcut,
+)
 from PySide6.QtWidgets import (
     QAbstractSpinBox,
     QApplication,
@@ -37,7 +48,7 @@ from protoglyph.gui.canvas import DrawingCanvas
 from protoglyph.gui.class_panel import ClassPanel, dropped_paths
 from protoglyph.gui.controller import ProjectController
 from protoglyph.gui.example_panel import ExamplePanel
-from protoglyph.gui.export_runner import ExportRunner
+from protoglyph.gui.export_runner import ExportRunner, can_undo
 from protoglyph.gui.file_thumbnails import FileThumbnails
 from protoglyph.gui.fonts import missing_glyphs_note
 from protoglyph.gui.hint_bar import HintBar
@@ -58,6 +69,8 @@ DRAW_SOMETHING = "Draw on the canvas: the classes your drawing looks most like a
 STARTER_HINT = ("This is the starter project: draw one of its shapes and watch the prediction. To make your own "
                 "classes, choose File ▸ New Project, then Classes ▸ New Class; draw an example and press Enter. "
                 "Or drop a folder of images with one subfolder per class.")
+#: Narrower than this, the toolbar shows icons only (measured: its words need about 1,050 px).
+TOOLBAR_TEXT_WIDTH = 1100
 TEXT_INPUTS = (QLineEdit, QTextEdit, QPlainTextEdit, QAbstractSpinBox)
 
 
@@ -157,7 +170,7 @@ class MainWindow(QMainWindow):
         classes.addActions([a.add_images, a.import_folder])
         help_menu = self.menuBar().addMenu("&Help")
         help_menu.addActions([a.shortcuts, a.about])
-        tools = self.addToolBar("Main")
+        self.tools = tools = self.addToolBar("Main")
         tools.setObjectName("mainToolBar")
         tools.setMovable(False)
         tools.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
@@ -199,7 +212,7 @@ class MainWindow(QMainWindow):
         self.results.exportRequested.connect(self._export)
         self.batch.sessionStarted.connect(self._batch_started)
         self.batch.finished.connect(lambda _msg: (self._refresh_folders(), self._update_actions()))
-        self.exports.finished.connect(self.results.refresh)
+        self.exports.finished.connect(lambda: (self.results.refresh(), self._update_actions()))
         self.tabs.currentChanged.connect(lambda _i: self._update_actions())
         a.about.triggered.connect(lambda: dialogs.about(self, c.workspace.encoder.info))
         a.shortcuts.triggered.connect(self._show_shortcuts)
@@ -511,6 +524,7 @@ class MainWindow(QMainWindow):
         a.add_drawing.setEnabled((drawing or reviewing) and not self._typing())
         a.export_results.setEnabled(self.batch.session is not None)
         a.forget_results.setEnabled(self.batch.session is not None and not self.batch.busy())
+        a.undo_export.setEnabled(not self.exports.busy and can_undo(self.exports.last_dest))
         a.clear_drawing.setEnabled(drawing and not self._typing())
         if current is not None:
             swatch = QPixmap(16, 16)
@@ -537,17 +551,59 @@ class MainWindow(QMainWindow):
             sc.setEnabled(not typing)
         self._update_actions()
 
+    def shortcuts_text(self) -> str:
+        """Help ▸ Keyboard Shortcuts: every action's key, grouped as the window is, and the keys
+        that belong to no action (number keys, arrows, the review keys)."""
+        a = self.actions
+        groups = {
+            "Drawing": [a.add_drawing, a.add_to_predicted, a.clear_drawing],
+            "Undo": [a.undo, a.redo],
+            "Classes and examples": [a.new_class, a.rename_class, a.delete_class, a.move_up, a.move_down,
+                                     a.add_images, a.import_folder, a.paste],
+            "Projects and folders": [a.new_project, a.open_project, a.save_as, a.label_folder, a.export_results,
+                                     a.quit],
+            "Help": [a.shortcuts],
+        }
+        extra = {
+            "Drawing": [("Add the drawing to class 1–9", "1 … 9"),
+                        ("Undo the last stroke, or bring back what Esc cleared", "Ctrl+Z")],
+            "Classes and examples": [("Remove the selected examples", "Del")],
+            "Reviewing a folder": [("Assign the selection to class 1–9", "1 … 9"),
+                                   ("Assign it to any class, picked by name", "A"),
+                                   ("Confirm the predictions", "Enter"), ("None of these (unknown)", "U"),
+                                   ("Undo a review (and the example it taught)", "Ctrl+Z"),
+                                   ("Move through the items", "Arrows, Home, End, Page Up/Down"),
+                                   ("Select several", "Shift+Arrows, Shift+click, Ctrl+click"),
+                                   ("Preview the item and its nearest examples", "Space, double-click"),
+                                   ("Bigger or smaller thumbnails", "Ctrl+Plus / Ctrl+Minus, Ctrl+wheel; Ctrl+0")],
+        }
+        native = QKeySequence.SequenceFormat.NativeText
+        html_rows = []
+        for group in [*groups, "Reviewing a folder"]:
+            rows = [(act.text().replace("&", ""), act.shortcut().toString(native))
+                    for act in groups.get(group, []) if not act.shortcut().isEmpty()] + extra.get(group, [])
+            html_rows.append(f"<tr><td colspan='2'><b>{group}</b></td></tr>")
+            html_rows += [f"<tr><td>{html.escape(what)}</td><td><b>{html.escape(key)}</b></td></tr>"
+                          for what, key in rows]
+        listed = {act for acts in groups.values() for act in acts}
+        others = [(act.text().replace("&", ""), act.shortcut().toString(native)) for act in a.all()
+                  if not act.shortcut().isEmpty() and act not in listed]  # a new action is never left out
+        if others:
+            html_rows.append("<tr><td colspan='2'><b>Other</b></td></tr>")
+            html_rows += [f"<tr><td>{html.escape(w)}</td><td><b>{html.escape(k)}</b></td></tr>" for w, k in others]
+        return f"<table cellpadding='3'>{''.join(html_rows)}</table>"
+
     def _show_shortcuts(self) -> None:
-        rows = "".join(f"<tr><td>{act.text().replace('&', '')}</td><td><b>"
-                       f"{act.shortcut().toString(QKeySequence.SequenceFormat.NativeText)}</b></td></tr>"
-                       for act in self.actions.all() if not act.shortcut().isEmpty())
-        rows += "<tr><td>Add the drawing to class 1–9</td><td><b>1 … 9</b></td></tr>"
-        rows += "<tr><td>Remove the selected examples</td><td><b>Del</b></td></tr>"
-        rows += "<tr><td>Reviewing a folder: assign the selection to class 1–9</td><td><b>1 … 9</b></td></tr>"
-        rows += "<tr><td>Reviewing a folder: confirm the predictions</td><td><b>Enter</b></td></tr>"
-        rows += "<tr><td>Reviewing a folder: none of these (unknown)</td><td><b>U</b></td></tr>"
-        rows += "<tr><td>Reviewing a folder: assign to any class, by name</td><td><b>A</b></td></tr>"
-        QMessageBox.information(self, "Keyboard Shortcuts", f"<table cellpadding='3'>{rows}</table>")
+        QMessageBox.information(self, "Keyboard Shortcuts", self.shortcuts_text())
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        """Toolbar buttons lose their words on a narrow window, rather than overflowing into a
+        hidden menu (their tooltips keep the names)."""
+        super().resizeEvent(event)
+        wide = event.size().width() >= TOOLBAR_TEXT_WIDTH
+        style = Qt.ToolButtonStyle.ToolButtonTextBesideIcon if wide else Qt.ToolButtonStyle.ToolButtonIconOnly
+        if self.tools.toolButtonStyle() != style:
+            self.tools.setToolButtonStyle(style)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         # The undo stack announces its own destruction; this window must not hear it.

@@ -246,11 +246,15 @@ class ResultsPanel(QWidget):
         assert self.session is not None
         status = self.session.results.status()
         counts = np.bincount(status, minlength=len(STATUS_NAMES))
-        parts = [f"{n:,} {name}{'s' if name == 'error' and n != 1 else ''}"
-                 for name, n in zip(STATUS_NAMES, counts.tolist(), strict=True) if n]
-        running = " — labeling…" if self.session.running else ""
-        self.counts.setText(f"{len(status):,} files: " + " · ".join(parts) + running +
-                            ".  Keys: 1–9 (or A) assign to a class, Enter confirms, U none of these, Ctrl+Z undo.")
+        marked = int((self.session.results.reviews() == 3).sum())
+        parts = []
+        for name, n in zip(STATUS_NAMES, counts.tolist(), strict=True):
+            if n:
+                by_you = f" ({marked:,} marked by you)" if name == "unknown" and marked else ""
+                parts.append(f"{n:,} {name}{'s' if name == 'error' and n != 1 else ''}{by_you}")
+        end = " — still labeling…" if self.session.running else "."
+        self.counts.setText(f"{len(status):,} files: " + " · ".join(parts) + end +
+                            "  Keys: 1–9 (or A) assign to a class, Enter confirms, U none of these, Ctrl+Z undo.")
 
     # -- "none of these" ---------------------------------------------------------------
     def _update_slider(self) -> None:
@@ -272,7 +276,9 @@ class ResultsPanel(QWidget):
             return
         rejected = self.session.results.rejected(t)
         origin = "default" if self.session.user_threshold is None else "yours"
-        self.threshold_text.setText(f"{t:.1f} ({origin}): {rejected:,} unknown")
+        # Items not yet reviewed that this distance calls unknown; the counts line below adds
+        # those you marked unknown yourself.
+        self.threshold_text.setText(f"{t:.1f} ({origin}): calls {rejected:,} not yet reviewed unknown")
 
     def _slider_moved(self, value: int) -> None:
         if self.session is None:
