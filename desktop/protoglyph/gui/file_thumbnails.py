@@ -19,8 +19,9 @@ from protoglyph.core.imagefile import ImageReadError, read_image
 from protoglyph.core.thumbnail import glyph_thumbnail
 from protoglyph.gui.images import gray_to_qimage
 
-#: Thumbnails kept (16 KB each as 64-px screen pixmaps; a screen shows about a hundred).
-CACHE_SIZE = 1200
+#: Memory for made thumbnails (4 bytes a pixel as screen pixmaps): about 4,000 at 64 px, 250 at
+#: 256 px; a screen shows about a hundred at 64 px.
+CACHE_BYTES = 64 * 1024 * 1024
 #: Requests kept waiting; older ones are dropped (their items have scrolled away).
 QUEUE_SIZE = 400
 
@@ -80,6 +81,12 @@ class FileThumbnails(QObject):
             self.pool.start(_Loader(self))
         return None
 
+    def set_size(self, size: int) -> None:
+        """Make thumbnails at ``size`` px from now on; those made at the old size are dropped."""
+        if size != self.size:
+            self.size = size
+            self.clear()
+
     def clear(self) -> None:
         """Forget everything (another folder, or files moved by an export)."""
         with self._lock:
@@ -98,6 +105,7 @@ class FileThumbnails(QObject):
         if generation != self._generation:
             return  # made for the folder shown before
         self._cache[index] = None if image.isNull() else QPixmap.fromImage(image)
-        while len(self._cache) > CACHE_SIZE:
+        limit = max(100, CACHE_BYTES // (4 * self.size * self.size))
+        while len(self._cache) > limit:
             self._cache.popitem(last=False)
         self.changed.emit(index)

@@ -92,8 +92,7 @@ class ResultsModel(QAbstractListModel):
                     pixmap = self._thumbnail(s, i)
                     if pixmap is not None:
                         stale[i] = pixmap
-        self.thumbnails.size = size
-        self.thumbnails.clear()  # also drops queued and in-flight requests made at the old size
+        self.thumbnails.set_size(size)  # also drops queued and in-flight requests made at the old size
         self._stale = stale
 
     def refresh(self) -> None:

@@ -344,6 +344,9 @@ class ResultsPanel(QWidget):
         for n, c in enumerate(self.session.controller.workspace.classes(), 1):
             key = f"\t{n}" if n <= 9 else ""
             assign.addAction(f"{c.name}{key}", lambda c=c: self.review("assign", c.id))
+        menu.addSeparator()
+        menu.addAction(self.view.preview_action)
+        menu.addActions(self.view.zoom_actions())
         return menu
 
     def choose_class(self) -> int:
