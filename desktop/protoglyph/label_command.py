@@ -8,25 +8,33 @@ when it is farther from every prototype than the threshold. With ``--project`` t
 are kept in the project, so a second run (after Ctrl+C, or on a folder that grew) only does
 new and changed files, and the app shows the same results for review.
 
-Exit status: 0 when the CSV was written; 1 when no image in the folder could be labeled; 2
-when nothing could be done (no such folder, no classes with examples, an unusable model or
-project file); 130 when interrupted, 143 when stopped by SIGTERM. Worker processes end with the
-command however it ends, SIGKILL included.
+Exit status: 0 when the CSV was written; 1 when no image in the folder could be labeled (the
+CSV is still written: one row per file, or the header alone for a folder with no files); 2 when
+nothing could be done (no such folder, no classes with examples, a folder of examples that is not
+a folder per class, an unusable model or project file); 130 when interrupted, 143 when stopped by
+SIGTERM. Worker processes end with the command however it ends, SIGKILL included.
+
+Image decoders' own messages (OpenCV's ``[ WARN:…]``, libpng's ``libpng error: …``, libjpeg's
+``Corrupt JPEG data: …``) are kept off stderr, in this process and in the workers: each names
+no file, and every file they are about is in the CSV with its reason.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TextIO
 
 import numpy as np
 
-from protoglyph.core.batch import BatchError, FileEntry, default_jobs, embed_files, list_folder
+from protoglyph.core.batch import IN_PROCESS_BELOW, BatchError, FileEntry, default_jobs, embed_files, list_folder
 from protoglyph.core.batch_store import BatchStore, BatchTable, read_batch, usable_threshold
 from protoglyph.core.classifier import FewShotClassifier
 from protoglyph.core.encoder import EncoderSession, ModelError
@@ -66,14 +74,38 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def examples_classifier(folder: Path, session: EncoderSession
+def plural(count: int, word: str, many: str | None = None) -> str:
+    """``1 file``, ``2 files``, ``1,024 files``: a count with thousands separators and its noun."""
+    return f"{count:,} {word if count == 1 else many or word + 's'}"
+
+
+def examples_classifier(folder: Path, session: EncoderSession, quiet: bool = False
                         ) -> tuple[FewShotClassifier, dict[int, str], dict[int, np.ndarray]]:
-    """Classes from a folder-per-class tree (``--examples``)."""
+    """Classes from a folder-per-class tree (``--examples``).
+
+    A folder of images with no subfolders is refused rather than made one class named after
+    the folder (what the window's import does with it): here that silently labels every image
+    with that one class, which is never what was meant. Images lying beside the class folders
+    belong to no class and are skipped, with a message. A tree with a single class is accepted
+    (it answers "that class, or unknown" by the threshold alone, a detector), with a note.
+    """
     if not folder.is_dir():
         raise Failure(f"the examples folder {folder} does not exist")
     plan = plan_import([folder])
     for path, problem in plan.problems:
         print(f"protoglyph label: skipped example {path}: {problem}", file=sys.stderr)
+    loose = [f for files in plan.groups.values() for f in files if f.parent == folder]
+    if loose and len(loose) == plan.file_count:
+        raise Failure(f"--examples {folder} holds images but no class folders. Each subfolder of it is a class "
+                      f"(the subfolder's name is the class, the images in it its examples), e.g.\n"
+                      f"  {folder / 'ring' / '1.png'}\n  {folder / 'cross' / '1.png'}\n"
+                      f"Move the images into one subfolder per class and run again.")
+    if loose:
+        names_shown = ", ".join(f.name for f in loose[:3]) + (", …" if len(loose) > 3 else "")
+        print(f"protoglyph label: skipped {plural(len(loose), 'image')} directly in {folder} ({names_shown}): "
+              "only the images in its subfolders are examples, one subfolder per class", file=sys.stderr)
+        plan.groups = {name: kept for name, files in plan.groups.items()
+                       if (kept := [f for f in files if f.parent != folder])}
     classifier = FewShotClassifier(session.embedding_size, session.info.temperature)
     names: dict[int, str] = {}
     support: dict[int, np.ndarray] = {}
@@ -89,27 +121,41 @@ def examples_classifier(folder: Path, session: EncoderSession
             names[key] = name or folder.name
             support[key] = session.embed_images(images)
             classifier.add_examples(key, support[key])
+    if len(names) == 1 and not quiet:
+        only = next(iter(names.values()))
+        print(f"protoglyph label: note: {folder} has one class, {only!r}: each image is labeled {only!r} or "
+              "'unknown' (farther from it than the threshold), and a labeled one's confidence is always 1.0; "
+              "add a subfolder per other class to tell classes apart", file=sys.stderr)
     return classifier, names, support
 
 
 class Progress:
-    """Done / total, rate and time left on stderr: a line redrawn in a terminal, else every 5 s."""
+    """Files read / total (and how many of them could not be used), rate and time left on stderr:
+    a line redrawn in a terminal, else every 5 s. Files read, not "labeled": a damaged file is
+    read but gets no label, and counting it as labeled hid the errors until the summary."""
 
     def __init__(self, total: int, quiet: bool) -> None:
-        self.total, self.quiet, self.done = total, quiet, 0
+        self.total, self.quiet, self.done, self.unusable = total, quiet, 0, 0
         self.start = self.last = time.perf_counter()
         self.tty = sys.stderr.isatty()
 
-    def step(self, n: int) -> None:
+    def step(self, n: int, unusable: int = 0) -> None:
         self.done += n
+        self.unusable += unusable
         now = time.perf_counter()
         if self.quiet or (now - self.last < (0.2 if self.tty else 5.0) and self.done < self.total):
             return
         self.last = now
         rate = self.done / max(now - self.start, 1e-9)
         left = (self.total - self.done) / rate if rate else 0.0
-        line = f"labeled {self.done:,} / {self.total:,} images, {rate:,.0f} images/s, {left:,.0f} s left"
-        print(f"\r{line}   " if self.tty else line, end="" if self.tty else "\n", file=sys.stderr, flush=True)
+        print(f"\r{self.line(rate, left)}   " if self.tty else self.line(rate, left), end="" if self.tty else "\n",
+              file=sys.stderr, flush=True)
+
+    def line(self, rate: float, left: float) -> str:
+        """``read 21 / 21 files (4 could not be used), 70 files/s, 0 s left``."""
+        unusable = f" ({self.unusable:,} could not be used)" if self.unusable else ""
+        return (f"read {self.done:,} / {plural(self.total, 'file')}{unusable}, {rate:,.0f} files/s, "
+                f"{left:,.0f} s left")
 
     def finish(self) -> float:
         if self.tty and not self.quiet and self.total:
@@ -152,7 +198,7 @@ def run(args: argparse.Namespace) -> int:
         classifier, names = workspace.classifier, {c.id: c.name for c in workspace.classes()}
         support = workspace.support_embeddings()
     else:
-        classifier, names, support = examples_classifier(args.examples, session)
+        classifier, names, support = examples_classifier(args.examples, session, args.quiet)
     try:
         keys, prototypes = classifier.prototypes()
         if not keys:
@@ -160,7 +206,12 @@ def run(args: argparse.Namespace) -> int:
             raise Failure(f"{where} has no classes with examples; add a few examples per class first")
         entries = [e for e in list_folder(folder) if not _is_output(folder / e.path, e, args.out)]  # an earlier CSV
         if not entries:
-            raise Failure(f"{folder} holds no files to label", 1)
+            # Written all the same, as for a folder of unusable files: a script reading the CSV
+            # after exit status 1 finds the header and no rows, not a missing (or stale) file.
+            write_csv([], args.out)
+            print(f"protoglyph label: {folder} holds no files to label; {args.out} has the header only",
+                  file=sys.stderr)
+            return 1
         table = read_batch(project.path if project else None, folder, entries, model_key, session.embedding_size)
         results = BatchResults(table, session.info.temperature)
         results.set_prototypes([int(k) for k in keys], prototypes)  # type: ignore[call-overload]
@@ -183,9 +234,9 @@ def run(args: argparse.Namespace) -> int:
             project.close()
     counts = {s: sum(1 for r in rows if r.status == s) for s in ("predicted", "confirmed", "corrected", "unknown",
                                                                    "error")}
-    summary = ", ".join(f"{n:,} {s}" for s, n in counts.items() if n)
-    print(f"protoglyph label: {written:,} images → {args.out} ({summary}; unknown beyond squared distance "
-          f"{results.threshold:.1f})", file=sys.stderr)
+    summary = ", ".join(plural(n, s) if s == "error" else f"{n:,} {s}" for s, n in counts.items() if n)
+    print(f"protoglyph label: {plural(written, 'file')} → {args.out} ({summary}; unknown beyond squared distance "
+          f"{results.threshold:,.1f})", file=sys.stderr)
     return 1 if counts["error"] == written else 0
 
 
@@ -222,14 +273,158 @@ def label_all(args: argparse.Namespace, session: EncoderSession, table: BatchTab
             # 100,000 of them would be 100 MB.
             table.apply(chunk, keep_embeddings=False)
             results.update_rows(chunk.indices, chunk.embeddings)
-            progress.step(chunk.count)
+            progress.step(chunk.count, len(chunk.errors))
     except BatchError as exc:
         raise Failure(str(exc), 1) from exc
     elapsed = progress.finish()
     if todo and not args.quiet:
-        print(f"protoglyph label: {len(todo):,} images read and embedded in {elapsed:.1f} s "
-              f"({len(todo) / max(elapsed, 1e-9):,.0f} images/s, {args.jobs} worker"
-              f"{'s' if args.jobs > 1 else ''})", file=sys.stderr)
+        embedded = len(todo) - progress.unusable
+        # "N embedded in T s (R images/s" is what models/batch_benchmark.py reads.
+        where = (plural(args.jobs, "worker") if args.jobs > 1 and len(todo) >= IN_PROCESS_BELOW
+                 else "in this process")
+        unusable = f"; {progress.unusable:,} could not be used" if progress.unusable else ""
+        print(f"protoglyph label: {plural(len(todo), 'file')} read and {embedded:,} embedded in {elapsed:.1f} s "
+              f"({embedded / max(elapsed, 1e-9):,.0f} images/s, {where}){unusable}", file=sys.stderr)
+
+
+#: How the lines begin that libpng's and libjpeg's default message handlers print straight to
+#: stderr (``fprintf``), bypassing OpenCV's log: libpng's errors and warnings, and libjpeg's
+#: warnings (its ``JWRN_*`` texts). They name no file, and come for a file that is in the CSV
+#: with its reason (or, for a JPEG libjpeg recovered, is labeled from what it decoded).
+DECODER_CHATTER = (b"libpng error: ", b"libpng warning: ", b"Corrupt JPEG data: ", b"Premature end of JPEG file",
+                   b"Invalid SOS parameters for sequential JPEG", b"Warning: unknown JFIF revision number ",
+                   b"Inconsistent progression sequence for component ", b"Unknown Adobe color transform code ",
+                   b"Application transferred too few scanlines", b"Application transferred too many scanlines")
+
+
+class DecoderChatterFilter:
+    """Keeps the lines of :data:`DECODER_CHATTER` off stderr, in this process and in its workers.
+
+    libpng and libjpeg print with ``fprintf(stderr, …)`` from C, and OpenCV installs no handler
+    for them, so no setting reaches them; the worker processes that decode most files are
+    started by the core, out of this command's reach, but they inherit its file descriptor 2.
+    So fd 2 becomes a pipe for the duration, and a thread forwards to the real stderr every line
+    that is not decoder chatter: a worker's traceback, a crash report or any other message still
+    comes through, as it is written. This command's own messages (``sys.stderr``, when that is
+    fd 2) go straight to the real stderr, so progress redrawn with ``\\r`` is not held back.
+
+    Where anything of it cannot be set up (no fd 2, not POSIX) stderr is left as it is.
+    """
+
+    def __init__(self) -> None:
+        self.saved: int | None = None  # the real stderr
+        self.read_end = self.mark = -1
+        self.token = b"\0protoglyph-stderr-mark-" + os.urandom(8).hex().encode() + b"\0"
+        self.flushed = threading.Event()
+        self.python_stderr: TextIO | None = None
+
+    def __enter__(self) -> DecoderChatterFilter:
+        if os.name != "posix":
+            return self
+        try:
+            sys.stderr.flush()
+            saved = os.dup(2)
+        except (OSError, ValueError, AttributeError):
+            return self
+        self.read_end, write_end = os.pipe()
+        self.mark = os.dup(write_end)  # to say "all written so far" once fd 2 is given back
+        os.dup2(write_end, 2)  # inheritable: the workers write here too
+        os.close(write_end)
+        self.saved = saved
+        threading.Thread(target=self._forward, name="stderr-filter", daemon=True).start()
+        try:
+            on_fd2 = sys.stderr.fileno() == 2
+        except (OSError, ValueError, AttributeError):  # a test's capture, a StringIO: leave it
+            on_fd2 = False
+        if on_fd2:
+            self.python_stderr = sys.stderr
+            sys.stderr = open(saved, "w", encoding=sys.stderr.encoding, errors=sys.stderr.errors,
+                              buffering=1, closefd=False)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.saved is None:
+            return
+        if self.python_stderr is not None:
+            with contextlib.suppress(OSError, ValueError):
+                sys.stderr.flush()
+            sys.stderr = self.python_stderr
+        os.dup2(self.saved, 2)
+        # Everything the workers wrote is in the pipe by now (they have stopped); the mark comes
+        # after it, so once the thread has seen it, all of it has been forwarded. The thread then
+        # goes on until no process holds the pipe (multiprocessing's resource tracker may).
+        with contextlib.suppress(OSError):
+            os.write(self.mark, self.token)
+        os.close(self.mark)
+        self.flushed.wait(5.0)
+
+    def _forward(self) -> None:
+        assert self.saved is not None
+        pending = b""
+        try:
+            while True:
+                try:
+                    chunk = os.read(self.read_end, 65536)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                pending += chunk
+                if self.token in pending:
+                    before, _, pending = pending.partition(self.token)
+                    self._write(self._keep(before.split(b"\n")))
+                    self.flushed.set()
+                lines = pending.split(b"\n")
+                pending = lines.pop()
+                self._write(self._keep(lines, complete=True))
+            self._write(self._keep([pending]))
+        finally:
+            self.flushed.set()
+            os.close(self.read_end)
+            os.close(self.saved)
+
+    @staticmethod
+    def _keep(lines: list[bytes], complete: bool = False) -> bytes:
+        """The lines that are not decoder chatter, joined again (the last without its newline
+        unless ``complete``)."""
+        kept = [line for line in lines if not line.startswith(DECODER_CHATTER)]
+        if not kept or (kept == [b""] and not complete):
+            return b""
+        return b"\n".join(kept) + (b"\n" if complete else b"")
+
+    def _write(self, data: bytes) -> None:
+        assert self.saved is not None
+        while data:
+            try:
+                data = data[os.write(self.saved, data):]
+            except OSError:  # the real stderr is gone: drop it, but keep draining the pipe
+                return
+
+
+@contextlib.contextmanager
+def quiet_decoders() -> Iterator[None]:
+    """Image decoders' messages off stderr for the duration, here and in the worker processes.
+
+    OpenCV's own log (``[ WARN:…]``, ``[ERROR:…]``, e.g. every damaged TIFF) is turned down to
+    fatal errors at the source: in this process with ``setLogLevel`` (cv2 is already imported),
+    in the workers through ``OPENCV_LOG_LEVEL``, which they inherit and read when they import
+    cv2. A level set by the person in ``OPENCV_LOG_LEVEL`` is kept. libpng's and libjpeg's lines
+    go through :class:`DecoderChatterFilter`. Both are undone afterwards, for callers in-process.
+    """
+    import cv2
+
+    chosen = "OPENCV_LOG_LEVEL" in os.environ
+    previous = cv2.utils.logging.getLogLevel()
+    if not chosen:
+        os.environ["OPENCV_LOG_LEVEL"] = "FATAL"
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_FATAL)
+    try:
+        with DecoderChatterFilter():
+            yield
+    finally:
+        if not chosen:
+            os.environ.pop("OPENCV_LOG_LEVEL", None)
+            cv2.utils.logging.setLogLevel(previous)
 
 
 def main(argv: list[str]) -> int:
@@ -237,7 +432,8 @@ def main(argv: list[str]) -> int:
     on_main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _on_sigterm) if on_main else None
     try:
-        return run(args)
+        with quiet_decoders():
+            return run(args)
     except Failure as exc:
         print(f"protoglyph label: {exc}", file=sys.stderr)
         return exc.code
