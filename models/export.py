@@ -1,13 +1,15 @@
 """Export training checkpoints to the ONNX encoder the app ships.
 
     python -m models.export --checkpoint runs/A/best.pt [--checkpoint runs/B/best.pt ...]
-                            [--out PATH] [--accuracy results.json]
+                            [--out PATH] [--accuracy results.json] [--calibration FILE.json]
 
 One checkpoint exports that encoder; several export their ensemble (see :class:`Ensemble`).
 Writes the graph (input ``image`` ``(N, 1, S, S)``, normalised; output ``embedding`` ``(N, D)``)
 with the ``metadata_props`` that :class:`protoglyph.core.encoder.EncoderSession` reads, checks it
 with ``onnx.checker``, and verifies that onnxruntime reproduces PyTorch's embeddings within 1e-4.
-``--accuracy`` records the evaluation table (from ``python -m models.evaluate --json``).
+``--accuracy`` records the evaluation table (from ``python -m models.evaluate --json``);
+``--calibration`` the calibrated temperature and open-set term (from ``python -m
+models.calibration --out FILE.json``, fitted on the validation alphabets for this very model).
 """
 
 from __future__ import annotations
@@ -26,9 +28,11 @@ import onnx
 import torch
 from torch import nn
 
+from models.calibration import read_calibration_json
 from models.network import Encoder
 from protoglyph.core import encoder as enc
 from protoglyph.core import preprocess as pp
+from protoglyph.core.classifier import Calibration
 
 SHIPPED = Path(__file__).resolve().parent.parent / "desktop" / "protoglyph" / "assets" / "encoder.onnx"
 MODEL_NAME = "protoglyph-omniglot-protonet"
@@ -75,7 +79,8 @@ def load_model(checkpoints: list[Path]) -> tuple[nn.Module, list[dict[str, Any]]
 
 
 def metadata(states: list[dict[str, Any]], embedding_size: int, temperature: float, version: str,
-             accuracy: dict[str, Any] | None) -> dict[str, str]:
+             accuracy: dict[str, Any] | None, calibration: dict[str, str] | None = None) -> dict[str, str]:
+    """The ``metadata_props``; ``calibration`` adds the keys of ``models.calibration.read_calibration_json``."""
     config = states[0]["config"]
     recipe_keys = ("ways", "shots", "queries", "size", "width", "lr", "lr_step", "rotations", "jitter", "seed")
     meta = {
@@ -98,11 +103,18 @@ def metadata(states: list[dict[str, Any]], embedding_size: int, temperature: flo
     }
     if accuracy is not None:
         meta["accuracy"] = json.dumps({k: accuracy[k] for k in sorted(accuracy) if isinstance(accuracy[k], dict)})
+    if calibration is not None:
+        meta.update(calibration)
     return meta
 
 
-def export(checkpoints: list[Path], out: Path, version: str, accuracy: dict[str, Any] | None = None) -> float:
-    """Write the ONNX encoder to ``out`` atomically; return the largest |torch - onnxruntime| seen."""
+def export(checkpoints: list[Path], out: Path, version: str, accuracy: dict[str, Any] | None = None,
+           calibration: dict[str, str] | None = None) -> float:
+    """Write the ONNX encoder to ``out`` atomically; return the largest |torch - onnxruntime| seen.
+
+    ``calibration``: metadata keys from ``models.calibration.read_calibration_json`` (a fit is
+    only valid for the weights it was measured on: refit after retraining).
+    """
     model, states, temperature = load_model(checkpoints)
     size = int(states[0]["config"]["size"])
     rng = np.random.default_rng(0)
@@ -123,11 +135,14 @@ def export(checkpoints: list[Path], out: Path, version: str, accuracy: dict[str,
         graph = onnx.load(str(tmp))
         graph.doc_string = "Protoglyph glyph encoder (Prototypical Network, Omniglot)"
         del graph.metadata_props[:]
-        for key, value in metadata(states, expected.shape[1], temperature, version, accuracy).items():
+        for key, value in metadata(states, expected.shape[1], temperature, version, accuracy, calibration).items():
             graph.metadata_props.add(key=key, value=value)
         onnx.checker.check_model(graph, full_check=True)
         onnx.save(graph, str(tmp))
         session = enc.EncoderSession(tmp, threads=1)
+        if calibration is not None and Calibration.from_model(session.info).ignored:
+            raise SystemExit(f"the exported model ignores calibration values: "
+                             f"{Calibration.from_model(session.info).ignored}")
         got = session.run_graph(probe.numpy())
         error = float(np.abs(got - expected).max())
         if error > TOLERANCE:
@@ -146,9 +161,15 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--out", type=Path, default=SHIPPED)
     p.add_argument("--version", default="1.0.0")
     p.add_argument("--accuracy", type=Path, help="JSON from `python -m models.evaluate --json`")
+    p.add_argument("--calibration", type=Path, metavar="FILE.json",
+                   help="JSON from `python -m models.calibration --out FILE.json` (for these weights)")
     args = p.parse_args(argv)
     accuracy = json.loads(args.accuracy.read_text().strip().splitlines()[-1]) if args.accuracy else None
-    error = export(args.checkpoint, args.out, args.version, accuracy)
+    try:
+        calibration = read_calibration_json(args.calibration) if args.calibration else None
+    except (OSError, ValueError) as exc:
+        raise SystemExit(f"--calibration: {exc}") from exc
+    error = export(args.checkpoint, args.out, args.version, accuracy, calibration)
     print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.2f} MB); onnxruntime vs PyTorch max |diff| {error:.1e}")
 
 

@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 
 from protoglyph.core.classifier import (
+    Calibration,
     FewShotClassifier,
+    OpenSetTerm,
     episode_accuracy,
     softmax_probabilities,
     squared_distances,
@@ -87,3 +89,26 @@ def test_episode_accuracy() -> None:
     support = [np.array([[0.0, 0.0]]), np.array([[10.0, 0.0]])]
     queries = np.array([[1.0, 0.0], [9.0, 0.0], [6.0, 0.0], [2.0, 0.0]])
     assert episode_accuracy(support, queries, np.array([0, 1, 0, 0])) == pytest.approx(0.75)
+
+
+def test_calibrated_probabilities_take_away_the_unknown_share() -> None:
+    term = OpenSetTerm(scale=6.0, offset=-7.0)
+    clf = FewShotClassifier(2, temperature=1.0, calibration=Calibration(2.0, term))
+    for key, centre in (("x", (0, 0)), ("y", (3, 0))):
+        clf.add_examples(key, np.array([centre], dtype=np.float32))
+    queries = np.array([[0.5, 0.0], [0.5, 3.0]], np.float32)
+    keys, p = clf.probabilities(queries)
+    _, d = clf.distances(queries)
+    reference = clf.open_set_reference()
+    assert reference is not None and reference.threshold == clf.default_threshold()
+    unknown = term.unknown_probability(d.min(1), 2, reference)
+    np.testing.assert_allclose(p, softmax_probabilities(d, 2.0) * (1 - unknown)[:, None], rtol=1e-5)
+    np.testing.assert_allclose(clf.unknown_probability(queries), unknown, rtol=1e-5)
+    _, best, prob = clf.predict(queries)
+    assert [keys[i] for i in best] == ["x", "x"] and prob[1] < prob[0]
+    top = clf.top_k(queries[1], k=2)
+    assert [t.class_key for t in top] == ["x", "y"] and top[0].probability == pytest.approx(p[1, 0], rel=1e-6)
+    empty = FewShotClassifier(2, calibration=Calibration(2.0, term))
+    assert empty.unknown_probability(queries).tolist() == [1.0, 1.0] and empty.top_k(queries[0]) == []
+    with pytest.raises(ValueError):
+        FewShotClassifier(2, calibration=Calibration(0.0))

@@ -11,6 +11,8 @@ from protoglyph.core.threshold import (
     PRIOR_WEIGHT,
     TYPICAL_SPREAD,
     default_threshold,
+    open_set_reference,
+    reference_from_moments,
     unknown_mask,
 )
 
@@ -97,3 +99,17 @@ def test_unknown_mask() -> None:
     assert unknown_mask(d, 5.0).tolist() == [False, True, False]
     assert unknown_mask(d, None).tolist() == [False, False, False]
     assert unknown_mask(np.zeros((2, 0)), 5.0).tolist() == [True, True]
+
+
+def test_open_set_reference_and_moments_agree_with_the_threshold() -> None:
+    _, examples, _ = clusters(4, 3, 5.0)
+    support = {"a": examples[0], "b": examples[1][:1], "c": examples[2][:2], "d": examples[3][:0]}
+    reference = open_set_reference(support)
+    assert reference is not None
+    assert reference.threshold == default_threshold(support)
+    assert reference.mean_inverse_shots == pytest.approx((1 / 3 + 1 + 1 / 2) / 3)
+    scatter = sum(float(((e.astype(np.float64) - e.mean(0)) ** 2).sum()) for e in (examples[0], examples[2][:2]))
+    again = reference_from_moments(scatter, [3, 1, 2, 0])
+    assert again is not None and again.threshold == pytest.approx(reference.threshold, rel=1e-12)
+    assert reference_from_moments(0.0, []) is None and reference_from_moments(0.0, [0]) is None
+    assert open_set_reference({}) is None

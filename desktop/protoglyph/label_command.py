@@ -36,7 +36,7 @@ import numpy as np
 
 from protoglyph.core.batch import IN_PROCESS_BELOW, BatchError, FileEntry, default_jobs, embed_files, list_folder
 from protoglyph.core.batch_store import BatchStore, BatchTable, read_batch, usable_threshold
-from protoglyph.core.classifier import FewShotClassifier
+from protoglyph.core.classifier import Calibration, FewShotClassifier
 from protoglyph.core.encoder import EncoderSession, ModelError
 from protoglyph.core.export import ExportError, write_csv
 from protoglyph.core.imagefile import ImageReadError, read_image
@@ -106,7 +106,8 @@ def examples_classifier(folder: Path, session: EncoderSession, quiet: bool = Fal
               "only the images in its subfolders are examples, one subfolder per class", file=sys.stderr)
         plan.groups = {name: kept for name, files in plan.groups.items()
                        if (kept := [f for f in files if f.parent != folder])}
-    classifier = FewShotClassifier(session.embedding_size, session.info.temperature)
+    classifier = FewShotClassifier(session.embedding_size, session.info.temperature,
+                                   calibration=Calibration.from_model(session.info))
     names: dict[int, str] = {}
     support: dict[int, np.ndarray] = {}
     for name, files in plan.groups.items():
@@ -213,8 +214,9 @@ def run(args: argparse.Namespace) -> int:
                   file=sys.stderr)
             return 1
         table = read_batch(project.path if project else None, folder, entries, model_key, session.embedding_size)
-        results = BatchResults(table, session.info.temperature)
+        results = BatchResults(table, session.info.temperature, Calibration.from_model(session.info))
         results.set_prototypes([int(k) for k in keys], prototypes)  # type: ignore[call-overload]
+        results.set_reference(classifier.open_set_reference())  # calibrated confidences need the support set's
         if project is not None:
             store = BatchStore(project, folder)  # files no longer there keep their stored results
             store.save_listing_problems(table, model_key)

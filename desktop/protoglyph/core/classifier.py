@@ -2,15 +2,27 @@
 
 A query belongs to the class whose prototype is nearest in squared Euclidean distance;
 probabilities are ``softmax(-distance / temperature)`` with the model's temperature.
-Adding or removing one example updates that class's running sum and one prototype row.
+Adding or removing one example updates that class's running sums and one prototype row.
+
+With a :class:`Calibration` (fitted on held-out Omniglot alphabets by ``models/calibration.py``
+and stored in the model's metadata) the probabilities are calibrated: the softmax uses the
+fitted temperature, and an open-set term takes away the probability that the item is none of
+the classes, ``p(class c) = (1 - p_unknown) * softmax_c``, with ``p_unknown`` a logistic
+function of the nearest distance in units of the support set's default "none of these"
+threshold (:mod:`protoglyph.core.threshold`). A model without calibration keys gives today's
+softmax probabilities.
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
-from dataclasses import dataclass
+import math
+from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
+
+from protoglyph.core.threshold import OpenSetReference, reference_from_moments
 
 
 def squared_distances(queries: np.ndarray, prototypes: np.ndarray) -> np.ndarray:
@@ -46,6 +58,157 @@ def softmax_probabilities(distances: np.ndarray, temperature: float) -> np.ndarr
     return probabilities
 
 
+#: Metadata keys of a fitted calibration, as ``models/calibration.py`` and ``models/export.py``
+#: write them (each a ``repr`` of a float); the model card explains them.
+TEMPERATURE_KEY = "calibrated_temperature"
+OPEN_SET_KEYS = ("unknown_scale", "unknown_offset", "unknown_log_classes", "unknown_inverse_shots")
+#: Accepted ranges. Anything else is ignored as a hand-edited or foreign value: the temperature
+#: divides the distances (the shipped model's is 1.0); a scale must be positive (farther never
+#: means more likely known) and every weight is an ordinary number, not one that saturates
+#: every probability to 0 or 1.
+TEMPERATURE_RANGE = (1e-3, 1e3)
+SCALE_RANGE = (1e-3, 1e3)
+WEIGHT_LIMIT = 1e3
+
+
+class _ModelInfoLike(Protocol):
+    """What :meth:`Calibration.from_model` reads of ``encoder.ModelInfo`` (no onnxruntime import here)."""
+
+    @property
+    def temperature(self) -> float: ...
+    @property
+    def extra(self) -> dict[str, str]: ...
+
+
+@dataclass(frozen=True)
+class OpenSetTerm:
+    """The probability that an item is none of the classes, from its nearest squared distance.
+
+    ``p_unknown = sigmoid(scale * r + offset + log_classes * ln(C) + inverse_shots * mean_c 1/k_c)``
+    with ``r = min_c d_c / T``, ``T`` the support set's default threshold and ``C`` its number
+    of classes. ``r`` measures the nearest distance in units of what a new drawing of a known
+    class usually stays within; the two offsets say that with more classes, or with 1-shot
+    classes, an item at the same ``r`` is more often a character of none of them. Fitted with
+    as many unknown as known items (a prior of one half); for a prior ``π`` add
+    ``ln(π / (1 - π))`` to ``offset``.
+    """
+
+    scale: float
+    offset: float
+    log_classes: float = 0.0
+    inverse_shots: float = 0.0
+
+    def unknown_probability(self, nearest: np.ndarray, classes: int, reference: OpenSetReference) -> np.ndarray:
+        """``p_unknown``.
+
+        Args:
+            nearest: ``(n,)`` squared distance of every item to its nearest prototype.
+            classes: ``C``, the number of prototypes.
+            reference: the support set's default threshold and mean inverse shots.
+        Returns:
+            ``(n,)`` ``float64`` in ``[0, 1]``.
+        """
+        r = np.asarray(nearest, np.float64) / reference.threshold
+        z = (self.scale * r + self.offset + self.log_classes * math.log(max(classes, 1))
+             + self.inverse_shots * reference.mean_inverse_shots)
+        out: np.ndarray = 0.5 * (1.0 + np.tanh(0.5 * z))  # the logistic, without overflow
+        return out
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """How to turn distances into calibrated probabilities (see the module docstring).
+
+    Attributes:
+        temperature: the softmax temperature (the fitted one, else the model's).
+        open_set: the open-set term, or ``None`` (probabilities of the classes sum to 1).
+        ignored: metadata keys that were present but unusable, for a message (never fatal).
+    """
+
+    temperature: float
+    open_set: OpenSetTerm | None = None
+    ignored: tuple[str, ...] = field(default=(), compare=False)
+
+    @classmethod
+    def from_metadata(cls, temperature: float, extra: Mapping[str, str]) -> Calibration:
+        """The calibration a model's metadata describes; its plain ``temperature`` where it has none.
+
+        Args:
+            temperature: the model's required ``temperature`` (already checked by the encoder).
+            extra: the model's other metadata (``ModelInfo.extra``).
+        Values must parse as finite floats in the ranges above; a bad temperature falls back
+        to ``temperature``, and a bad or incomplete open-set term is dropped as a whole.
+        """
+        ignored: list[str] = []
+        fitted = _number(extra, TEMPERATURE_KEY, TEMPERATURE_RANGE, ignored)
+        open_set: OpenSetTerm | None = None
+        present = [k for k in OPEN_SET_KEYS if k in extra]
+        if present:
+            scale = _number(extra, "unknown_scale", SCALE_RANGE, ignored)
+            limits = (-WEIGHT_LIMIT, WEIGHT_LIMIT)
+            offset = _number(extra, "unknown_offset", limits, ignored)
+            log_classes = _number(extra, "unknown_log_classes", limits, ignored, 0.0)
+            inverse_shots = _number(extra, "unknown_inverse_shots", limits, ignored, 0.0)
+            if scale is None or offset is None or log_classes is None or inverse_shots is None:
+                ignored.extend(k for k in present if k not in ignored)
+            else:
+                open_set = OpenSetTerm(scale, offset, log_classes, inverse_shots)
+        return cls(temperature if fitted is None else fitted, open_set, tuple(ignored))
+
+    @classmethod
+    def from_model(cls, info: _ModelInfoLike) -> Calibration:
+        """:meth:`from_metadata` of an ``encoder.ModelInfo`` (``EncoderSession.info``)."""
+        return cls.from_metadata(info.temperature, info.extra)
+
+    def to_metadata(self) -> dict[str, str]:
+        """The metadata keys that describe this calibration (what :meth:`from_metadata` reads)."""
+        meta = {TEMPERATURE_KEY: repr(float(self.temperature))}
+        if self.open_set is not None:
+            o = self.open_set
+            values = (o.scale, o.offset, o.log_classes, o.inverse_shots)
+            meta.update({k: repr(float(v)) for k, v in zip(OPEN_SET_KEYS, values, strict=True)})
+        return meta
+
+    def probabilities(self, distances: np.ndarray,
+                      reference: OpenSetReference | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Calibrated class probabilities and the probability of none of them.
+
+        Args:
+            distances: ``(n, C)`` squared distances to the prototypes, ``C >= 1``.
+            reference: the support set's :class:`OpenSetReference`; without one (or without
+                an open-set term) ``p_unknown`` is 0.
+        Returns:
+            ``(n, C)`` ``float32`` ``p(class c)`` and ``(n,)`` ``float32`` ``p_unknown``; each
+            row of the first sums to ``1 - p_unknown``.
+        """
+        d = np.asarray(distances, np.float64)
+        softmax = softmax_probabilities(d, self.temperature).astype(np.float64)
+        unknown = self.unknown_probability(d, reference)
+        return (softmax * (1.0 - unknown)[:, None]).astype(np.float32), unknown.astype(np.float32)
+
+    def unknown_probability(self, distances: np.ndarray, reference: OpenSetReference | None) -> np.ndarray:
+        """``(n,)`` ``float64`` ``p_unknown`` of ``(n, C)`` distances (0 without a term or reference)."""
+        d = np.asarray(distances)
+        if self.open_set is None or reference is None or d.shape[1] == 0:
+            return np.zeros(d.shape[0], np.float64)
+        return self.open_set.unknown_probability(d.min(axis=1), d.shape[1], reference)
+
+
+def _number(extra: Mapping[str, str], key: str, bounds: tuple[float, float], ignored: list[str],
+            default: float | None = None) -> float | None:
+    """``extra[key]`` as a float within ``bounds``; ``default`` if absent; ``None`` (and ``key`` noted) if bad."""
+    if key not in extra:
+        return default
+    try:
+        value = float(extra[key])
+    except (TypeError, ValueError):
+        value = math.nan
+    if not (math.isfinite(value) and bounds[0] <= value <= bounds[1]):
+        ignored.append(key)
+        return None
+    return value
+
+
 @dataclass(frozen=True)
 class Prediction:
     """One class's score for one query."""
@@ -61,18 +224,29 @@ class FewShotClassifier:
     Args:
         embedding_size: ``D``, the encoder's output size.
         temperature: softmax temperature from the model's metadata.
+        calibration: if given (``Calibration.from_model(session.info)``), probabilities and
+            :meth:`top_k` are calibrated: its temperature replaces ``temperature`` and its
+            open-set term, measured against this support set's own default threshold, takes
+            away the probability of "none of these" (:meth:`unknown_probability`).
     """
 
-    def __init__(self, embedding_size: int, temperature: float = 1.0) -> None:
+    def __init__(self, embedding_size: int, temperature: float = 1.0,
+                 calibration: Calibration | None = None) -> None:
         if embedding_size < 1:
             raise ValueError("embedding_size must be positive")
         if temperature <= 0:
             raise ValueError(f"temperature must be positive, got {temperature}")
+        if calibration is not None and not calibration.temperature > 0:
+            raise ValueError(f"calibrated temperature must be positive, got {calibration.temperature}")
         self.embedding_size = embedding_size
         self.temperature = temperature
+        self.calibration = calibration
         self._keys: list[Hashable] = []
         self._row: dict[Hashable, int] = {}
         self._sums = np.zeros((0, embedding_size), dtype=np.float64)
+        # Σ‖x‖² of each class's examples: with the sums it gives the scatter Σ‖x − p‖² that
+        # the default threshold needs, without keeping the examples themselves.
+        self._squares = np.zeros(0, dtype=np.float64)
         self._counts = np.zeros(0, dtype=np.int64)
         self._prototypes = np.zeros((0, embedding_size), dtype=np.float32)
 
@@ -95,9 +269,11 @@ class FewShotClassifier:
             self._keys.append(key)
             self._row[key] = row
             self._sums = np.vstack([self._sums, np.zeros((1, self.embedding_size))])
+            self._squares = np.append(self._squares, 0.0)
             self._counts = np.append(self._counts, 0)
             self._prototypes = np.vstack([self._prototypes, np.zeros((1, self.embedding_size), np.float32)])
         self._sums[row] += emb.sum(0)
+        self._squares[row] += _square_sum(emb)
         self._counts[row] += emb.shape[0]
         self._refresh(row)
 
@@ -108,9 +284,11 @@ class FewShotClassifier:
         if row is None or self._counts[row] < emb.shape[0]:
             raise KeyError(f"class {key!r} does not hold {emb.shape[0]} examples")
         self._sums[row] -= emb.sum(0)
+        self._squares[row] -= _square_sum(emb)
         self._counts[row] -= emb.shape[0]
         if self._counts[row] == 0:
             self._sums[row] = 0.0
+            self._squares[row] = 0.0
         self._refresh(row)
 
     def remove_class(self, key: Hashable) -> None:
@@ -118,6 +296,7 @@ class FewShotClassifier:
         row = self._row.pop(key)
         del self._keys[row]
         self._sums = np.delete(self._sums, row, 0)
+        self._squares = np.delete(self._squares, row)
         self._counts = np.delete(self._counts, row)
         self._prototypes = np.delete(self._prototypes, row, 0)
         self._row = {k: i for i, k in enumerate(self._keys)}
@@ -132,6 +311,23 @@ class FewShotClassifier:
         keys = [k for k, a in zip(self._keys, active, strict=True) if a]
         return keys, self._prototypes[active]
 
+    def open_set_reference(self) -> OpenSetReference | None:
+        """The support set's default "none of these" threshold and mean inverse shots.
+
+        The same as ``threshold.open_set_reference`` of the examples (up to rounding), from the
+        running sums: the scatter of class ``c`` is ``Σ‖x‖² − ‖Σx‖² / k``. ``None`` when empty.
+        """
+        active = self._counts > 0
+        counts = self._counts[active]
+        sums = self._sums[active]
+        scatter = self._squares[active] - (sums * sums).sum(1) / np.maximum(counts, 1)
+        return reference_from_moments(float(np.maximum(scatter, 0.0).sum()), counts.tolist())
+
+    def default_threshold(self) -> float | None:
+        """``threshold.default_threshold`` of the current examples (``None`` when empty)."""
+        reference = self.open_set_reference()
+        return None if reference is None else reference.threshold
+
     # -- queries -----------------------------------------------------------------------
     def distances(self, queries: np.ndarray) -> tuple[list[Hashable], np.ndarray]:
         """Class keys and ``(n_query, n_classes)`` squared distances to their prototypes."""
@@ -143,7 +339,19 @@ class FewShotClassifier:
         keys, d = self.distances(queries)
         if not keys:
             raise ValueError("the support set is empty: add examples to at least one class")
-        return keys, softmax_probabilities(d, self.temperature)
+        return keys, self._probabilities(d)
+
+    def unknown_probability(self, queries: np.ndarray) -> np.ndarray:
+        """``(n_query,)`` ``float32`` probability that each query is none of the classes.
+
+        0 without a calibration with an open-set term; 1 when there are no classes.
+        """
+        keys, d = self.distances(queries)
+        if not keys:
+            return np.ones(d.shape[0], np.float32)
+        if self.calibration is None:
+            return np.zeros(d.shape[0], np.float32)
+        return self.calibration.unknown_probability(d, self.open_set_reference()).astype(np.float32)
 
     def predict(self, queries: np.ndarray) -> tuple[list[Hashable], np.ndarray, np.ndarray]:
         """Best class per query.
@@ -157,15 +365,26 @@ class FewShotClassifier:
         return keys, best, p[np.arange(len(best)), best]
 
     def top_k(self, query: np.ndarray, k: int = 5) -> list[Prediction]:
-        """The ``k`` most probable classes for one ``(D,)`` query, best first."""
+        """The ``k`` most probable classes for one ``(D,)`` query, best first.
+
+        Calibrated when the classifier has a calibration; the probabilities of all classes then
+        sum to ``1 - unknown_probability``.
+        """
         keys, d = self.distances(query)
         if not keys:
             return []
-        p = softmax_probabilities(d[0], self.temperature)
+        p = self._probabilities(d[:1])[0]
         order = np.argsort(-p, kind="stable")[:k]
         return [Prediction(keys[i], float(p[i]), float(d[0, i])) for i in order]
 
     # -- internals ---------------------------------------------------------------------
+    def _probabilities(self, d: np.ndarray) -> np.ndarray:
+        """``(n, C)`` probabilities of ``(n, C)`` distances, ``C >= 1``: calibrated if possible."""
+        if self.calibration is None:
+            return softmax_probabilities(d, self.temperature)
+        probabilities, _ = self.calibration.probabilities(d, self.open_set_reference())
+        return probabilities
+
     def _check(self, embeddings: np.ndarray) -> np.ndarray:
         emb = np.asarray(embeddings, dtype=np.float32)
         if emb.ndim == 1:
@@ -177,6 +396,12 @@ class FewShotClassifier:
     def _refresh(self, row: int) -> None:
         count = self._counts[row]
         self._prototypes[row] = self._sums[row] / count if count else 0.0
+
+
+def _square_sum(embeddings: np.ndarray) -> float:
+    """``Σ‖x‖²`` of ``(k, D)`` embeddings, in float64."""
+    e = np.asarray(embeddings, np.float64)
+    return float((e * e).sum())
 
 
 def episode_accuracy(classifier_embeddings: Sequence[np.ndarray], query_embeddings: np.ndarray,

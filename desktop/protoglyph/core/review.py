@@ -17,7 +17,9 @@ import cv2
 import numpy as np
 
 from protoglyph.core.batch_store import DONE, ERROR, PENDING, BatchTable
+from protoglyph.core.classifier import Calibration
 from protoglyph.core.export import ResultRow
+from protoglyph.core.threshold import OpenSetReference
 
 #: Statuses shown to the person, in the order of :data:`STATUS_NAMES`.
 PREDICTED, CONFIRMED, CORRECTED, UNKNOWN, FAILED, WAITING = range(6)
@@ -52,11 +54,19 @@ class BatchResults:
     Args:
         table: the folder's items (it is updated in place as chunks arrive).
         temperature: the model's softmax temperature, for confidences.
+        calibration: if given (``Calibration.from_model(session.info)``), confidences are
+            calibrated probabilities of the nearest class: its temperature replaces
+            ``temperature``, and once :meth:`set_reference` has given the support set's
+            :class:`OpenSetReference`, its open-set term lowers them for items far from
+            every prototype.
     """
 
-    def __init__(self, table: BatchTable, temperature: float) -> None:
+    def __init__(self, table: BatchTable, temperature: float, calibration: Calibration | None = None) -> None:
         self.table = table
         self.temperature = temperature
+        self.calibration = calibration
+        #: The support set's default threshold and mean inverse shots, for the open-set term.
+        self.reference: OpenSetReference | None = None
         self.keys: list[int] = []
         self._protos = np.zeros((0, table.embeddings.shape[1]), np.float32)
         self.distances = np.zeros((len(table), 0), np.float32)
@@ -107,6 +117,17 @@ class BatchResults:
             self.distances[indices] = distances_to(vectors, self._protos)
         self._predict(indices)
 
+    def set_reference(self, reference: OpenSetReference | None) -> None:
+        """The support set's :class:`OpenSetReference` (``threshold.open_set_reference`` of the
+        examples, or ``FewShotClassifier.open_set_reference()``); confidences follow at once.
+
+        It is the *default* threshold's, whatever threshold the person set: the calibration was
+        fitted against it, and a probability should not change with a display setting.
+        """
+        if reference != self.reference:
+            self.reference = reference
+            self._predict(np.arange(len(self)))
+
     def _predict(self, rows: np.ndarray) -> None:
         rows = rows[self.table.state[rows] == DONE]  # waiting and failed items have nothing to compare
         if not self.keys or not len(rows):
@@ -115,10 +136,16 @@ class BatchResults:
         d = self.distances[rows]
         nearest = d.argmin(1)
         d_min = d[np.arange(len(rows)), nearest]
+        calibration = self.calibration
+        temperature = self.temperature if calibration is None else calibration.temperature
         # The softmax probability of the nearest class alone: 1 / sum_j exp(-(d_j - d_min) / T).
-        spread = np.exp((d_min[:, None] - d) / np.float32(self.temperature)).sum(1)
+        spread = np.exp((d_min[:, None] - d) / np.float32(temperature)).sum(1)
         self.best[rows] = np.asarray(self.keys, np.int64)[nearest]
-        self.confidence[rows] = 1.0 / spread
+        if calibration is None or calibration.open_set is None or self.reference is None:
+            self.confidence[rows] = 1.0 / spread
+        else:  # times the probability that the item is one of the classes at all
+            known = 1.0 - calibration.open_set.unknown_probability(d_min, d.shape[1], self.reference)
+            self.confidence[rows] = known / spread
         self.min_distance[rows] = d_min
 
     # -- what the person sees ----------------------------------------------------------

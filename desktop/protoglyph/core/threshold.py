@@ -16,6 +16,9 @@ example say nothing about spread, so ``s²`` starts from the encoder's typical s
 ``PRIOR_WEIGHT`` examples, and the support set's own spread takes over as examples are added.
 The constants were chosen on Omniglot's background alphabets held out of training
 (``python -m models.open_set --split background``); the model card reports the figures.
+
+:func:`open_set_reference` gives ``T`` together with ``mean_c 1/k_c``: the calibrated
+confidence (``classifier.Calibration``) measures the nearest distance in units of ``T``.
 """
 
 from __future__ import annotations

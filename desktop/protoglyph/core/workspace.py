@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from protoglyph.core.classifier import FewShotClassifier, Prediction
+from protoglyph.core.classifier import Calibration, FewShotClassifier, Prediction
 from protoglyph.core.drawing import Stroke, render_strokes
 from protoglyph.core.encoder import EncoderSession
 from protoglyph.core.imagefile import encode_png, shrink_to
@@ -90,7 +90,9 @@ class Workspace:
         self.project = project
         self.encoder = encoder
         self.model_key = encoder.model_key
-        self.classifier = FewShotClassifier(encoder.embedding_size, encoder.info.temperature)
+        # Calibrated: probabilities fitted on held-out alphabets, with the chance of "none of these".
+        self.classifier = FewShotClassifier(encoder.embedding_size, encoder.info.temperature,
+                                            calibration=Calibration.from_model(encoder.info))
         self._embedding: dict[int, np.ndarray] = {}
         self._class_of: dict[int, int] = {}
         #: What could not be used when the project was opened, in words (damaged examples); the

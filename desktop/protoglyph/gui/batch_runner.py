@@ -19,9 +19,11 @@ from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QProgressBar, QP
 
 from protoglyph.core.batch import BatchError, ChunkResult, default_jobs, embed_files, list_folder
 from protoglyph.core.batch_store import BatchStore, read_batch
+from protoglyph.core.classifier import Calibration
 from protoglyph.core.encoder import EncoderSession
 from protoglyph.core.project import Project
 from protoglyph.core.review import BatchResults
+from protoglyph.core.threshold import OpenSetReference
 from protoglyph.gui.batch_session import BatchSession
 from protoglyph.gui.controller import ProjectController
 
@@ -50,6 +52,7 @@ class BatchJob(QRunnable):
         self.folder, self.project_path, self.encoder, self.model_key, self.jobs = (
             folder, project_path, encoder, model_key, jobs)
         self.keys, self.prototypes = keys, prototypes
+        self.reference: OpenSetReference | None = None  # the support set's, for calibrated confidences
         self.cancelled = False
 
     def run(self) -> None:
@@ -62,8 +65,9 @@ class BatchJob(QRunnable):
     def _label(self) -> None:
         entries = list_folder(self.folder)
         table = read_batch(self.project_path, self.folder, entries, self.model_key, self.encoder.embedding_size)
-        results = BatchResults(table, self.encoder.info.temperature)
+        results = BatchResults(table, self.encoder.info.temperature, Calibration.from_model(self.encoder.info))
         results.set_prototypes(self.keys, self.prototypes)
+        results.set_reference(self.reference)
         project = Project.attach(self.project_path)
         project.on_wait = self._give_up_if_cancelled  # another program holds the file: Cancel still works
         try:
@@ -128,6 +132,7 @@ class BatchRunner(QObject):
         keys, prototypes = ws.classifier.prototypes()
         job = BatchJob(folder, ws.project.path, ws.encoder, ws.model_key, self.jobs,
                        [int(k) for k in keys], prototypes.copy())  # type: ignore[call-overload]
+        job.reference = ws.classifier.open_set_reference()
         job.signals.prepared.connect(self._prepared)
         job.signals.chunk.connect(self._chunk)
         job.signals.finished.connect(self._finished)

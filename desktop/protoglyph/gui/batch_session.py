@@ -104,6 +104,7 @@ class BatchSession(QObject):
         before_labels, before_threshold = self.results.labels(), self.results.threshold
         keys, prototypes = ws.classifier.prototypes()
         self.results.set_prototypes([int(k) for k in keys], prototypes)  # type: ignore[call-overload]
+        self.results.set_reference(ws.classifier.open_set_reference())
         self.results.classes = {c.id for c in ws.classes()}
         self.default_threshold = default_threshold(ws.support_embeddings())
         self.results.threshold = self.user_threshold if self.user_threshold is not None else self.default_threshold
