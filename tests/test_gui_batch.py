@@ -308,3 +308,14 @@ def test_export_dialog_and_undo_menu_offer_only_what_applies(window, qtbot, tmp_
     assert not window.actions.undo_export.isEnabled()  # nothing exported yet
     window.exports.export(window.batch.session, choice=2, target=tmp_path / "out")
     qtbot.waitUntil(lambda: not window.exports.busy and window.actions.undo_export.isEnabled(), timeout=10000)
+
+
+def test_filters_start_afresh_for_another_folder(window, qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    panel = window.results
+    label(window, qtbot, glyph_folder(tmp_path / "a"))
+    panel.classes.setCurrentIndex(panel.classes.findText("Star"))  # a filter that shows few or none
+    panel.statuses.setCurrentIndex(2)
+    other = glyph_folder(tmp_path / "b")
+    label(window, qtbot, other)
+    assert panel.classes.currentIndex() == 0 and panel.statuses.currentIndex() == 0
+    assert panel.model.rowCount() == 13  # every item of the new folder is shown
