@@ -22,15 +22,14 @@ and model file.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import time
 from pathlib import Path
 
 import numpy as np
 
-from models.data import VALIDATION_ALPHABETS
-from models.evaluate import embed_set, mean_and_ci
+from models.calibration import split_embeddings
+from models.evaluate import mean_and_ci
 from models.omniglot import REPO_ROOT, data_dir
 from models.sampler import EpisodeSampler
 from protoglyph.core.classifier import FewShotClassifier
@@ -44,18 +43,9 @@ HEADERS = ("known kept", "kept & correct", "unknown rejected", "accuracy, no rul
 
 
 def embeddings(split: str, session: EncoderSession, folder: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Embeddings ``(N, D)`` and character labels ``(N,)`` of a split, cached per model file."""
-    digest = hashlib.sha256(session.path.read_bytes()).hexdigest()[:16]
-    cache = CACHE_DIR / f"{split}-{digest}.npz"
-    if cache.is_file():
-        with np.load(cache) as stored:
-            return stored["embeddings"], stored["labels"]
-    set_name, alphabets = (("images_evaluation", None) if split == "evaluation"
-                           else ("images_background", VALIDATION_ALPHABETS))
-    emb, labels, _ = embed_set(folder, set_name, session, alphabets)
-    CACHE_DIR.mkdir(parents=True, exist_ok=True)
-    np.savez(cache, embeddings=emb, labels=labels)
-    return emb, labels
+    """Embeddings ``(N, D)`` and character labels ``(N,)`` of a split, cached per model weights
+    (the same cache code as the calibration's)."""
+    return split_embeddings(split, session, folder, CACHE_DIR)
 
 
 def episode(emb: np.ndarray, support: np.ndarray, query: np.ndarray, ways: int, shots: int,
