@@ -319,3 +319,15 @@ def test_filters_start_afresh_for_another_folder(window, qtbot, tmp_path: Path) 
     label(window, qtbot, other)
     assert panel.classes.currentIndex() == 0 and panel.statuses.currentIndex() == 0
     assert panel.model.rowCount() == 13  # every item of the new folder is shown
+
+
+def test_a_change_of_the_classes_says_how_many_items_changed_label(window, qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    session = label(window, qtbot, glyph_folder(tmp_path))
+    c = window.controller
+    ring = c.class_at(1)
+    rings = int((session.results.labels() == ring.id).sum())
+    assert rings >= 3
+    c.select_class(ring.id)
+    with qtbot.waitSignal(session.announced, timeout=5000) as said:
+        window.actions.delete_class.trigger()  # every item labeled Ring now gets another label
+    assert f"{rings:,} items not yet reviewed changed label" in said.args[0]
