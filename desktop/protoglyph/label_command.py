@@ -32,8 +32,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
-import numpy as np
-
 from protoglyph.core.batch import IN_PROCESS_BELOW, BatchError, FileEntry, default_jobs, embed_files, list_folder
 from protoglyph.core.batch_store import BatchStore, BatchTable, read_batch, usable_threshold
 from protoglyph.core.classifier import Calibration, FewShotClassifier
@@ -43,7 +41,6 @@ from protoglyph.core.imagefile import ImageReadError, read_image
 from protoglyph.core.importing import plan_import
 from protoglyph.core.project import BUSY_LIMIT_S, Project, ProjectError
 from protoglyph.core.review import BatchResults, result_rows
-from protoglyph.core.threshold import default_threshold
 from protoglyph.core.workspace import Workspace
 
 
@@ -80,7 +77,7 @@ def plural(count: int, word: str, many: str | None = None) -> str:
 
 
 def examples_classifier(folder: Path, session: EncoderSession, quiet: bool = False
-                        ) -> tuple[FewShotClassifier, dict[int, str], dict[int, np.ndarray]]:
+                        ) -> tuple[FewShotClassifier, dict[int, str]]:
     """Classes from a folder-per-class tree (``--examples``).
 
     A folder of images with no subfolders is refused rather than made one class named after
@@ -109,7 +106,6 @@ def examples_classifier(folder: Path, session: EncoderSession, quiet: bool = Fal
     classifier = FewShotClassifier(session.embedding_size, session.info.temperature,
                                    calibration=Calibration.from_model(session.info))
     names: dict[int, str] = {}
-    support: dict[int, np.ndarray] = {}
     for name, files in plan.groups.items():
         images = []
         for f in files:
@@ -120,14 +116,13 @@ def examples_classifier(folder: Path, session: EncoderSession, quiet: bool = Fal
         if images:
             key = len(names)
             names[key] = name or folder.name
-            support[key] = session.embed_images(images)
-            classifier.add_examples(key, support[key])
+            classifier.add_examples(key, session.embed_images(images))
     if len(names) == 1 and not quiet:
         only = next(iter(names.values()))
         print(f"protoglyph label: note: {folder} has one class, {only!r}: each image is labeled {only!r} or "
               "'unknown' (farther from it than the threshold), and a labeled one's confidence is always 1.0; "
               "add a subfolder per other class to tell classes apart", file=sys.stderr)
-    return classifier, names, support
+    return classifier, names
 
 
 class Progress:
@@ -197,9 +192,8 @@ def run(args: argparse.Namespace) -> int:
         for problem in workspace.problems:
             print(f"protoglyph label: {args.project}: {problem}", file=sys.stderr)
         classifier, names = workspace.classifier, {c.id: c.name for c in workspace.classes()}
-        support = workspace.support_embeddings()
     else:
-        classifier, names, support = examples_classifier(args.examples, session, args.quiet)
+        classifier, names = examples_classifier(args.examples, session, args.quiet)
     try:
         keys, prototypes = classifier.prototypes()
         if not keys:
@@ -222,7 +216,7 @@ def run(args: argparse.Namespace) -> int:
             store.save_listing_problems(table, model_key)
         label_all(args, session, table, results, store, model_key)
         threshold = args.threshold if args.threshold is not None else table.threshold
-        results.threshold = threshold if threshold is not None else default_threshold(support)
+        results.threshold = threshold if threshold is not None else classifier.default_threshold()
         rows = result_rows(results, names)
         written = write_csv(rows, args.out)
     except ExportError as exc:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import unicodedata
-from collections.abc import Hashable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -24,7 +24,6 @@ from protoglyph.core.encoder import EncoderSession
 from protoglyph.core.imagefile import encode_png, shrink_to
 from protoglyph.core.project import ClassRecord, ExampleRecord, Project, now
 from protoglyph.core.text import hidden_format_characters
-from protoglyph.core.threshold import default_threshold
 
 #: Colours given to new classes in turn (distinct, readable on light and dark backgrounds).
 CLASS_COLORS = ("#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6", "#9a6324",
@@ -263,8 +262,8 @@ class Workspace:
         if not self.has_examples():
             return False
         _, distances = self.classifier.distances(np.asarray(embedding, np.float32)[None])
-        support: dict[Hashable, np.ndarray] = {k: v for k, v in self.support_embeddings().items()}
-        return bool(distances.min() > default_threshold(support))
+        threshold = self.classifier.default_threshold()  # from running sums: nothing restacked per stroke
+        return threshold is not None and bool(distances.min() > threshold)
 
     def classify_embedding(self, embedding: np.ndarray, k: int = 5) -> list[Prediction]:
         """The ``k`` most probable classes (keys are class ids), best first; ``[]`` with no examples."""

@@ -20,7 +20,6 @@ from protoglyph.core.batch_store import DONE, BatchStore, BatchTable
 from protoglyph.core.imagefile import ImageReadError, read_image
 from protoglyph.core.project import ExampleRecord
 from protoglyph.core.review import CONFIRMED, CORRECTED, PREDICTED, UNKNOWN, BatchResults
-from protoglyph.core.threshold import default_threshold
 from protoglyph.core.workspace import NewExample
 from protoglyph.gui.commands import Edit
 
@@ -106,7 +105,7 @@ class BatchSession(QObject):
         self.results.set_prototypes([int(k) for k in keys], prototypes)  # type: ignore[call-overload]
         self.results.set_reference(ws.classifier.open_set_reference())
         self.results.classes = {c.id for c in ws.classes()}
-        self.default_threshold = default_threshold(ws.support_embeddings())
+        self.default_threshold = ws.classifier.default_threshold()
         self.results.threshold = self.user_threshold if self.user_threshold is not None else self.default_threshold
         self._announce(before_labels, before_threshold)
         self.updated.emit()
