@@ -61,6 +61,7 @@ from protoglyph.core.classifier import (
     Calibration,
     FewShotClassifier,
     OpenSetTerm,
+    open_set_features,
     softmax_probabilities,
 )
 from protoglyph.core.encoder import EncoderSession
@@ -112,19 +113,27 @@ def split_embeddings(split: str, session: EncoderSession, folder: Path,
                      cache_dir: Path = CACHE_DIR) -> tuple[np.ndarray, np.ndarray]:
     """Embeddings ``(N, D)`` ``float32`` and character labels ``(N,)`` of ``validation`` or
     ``evaluation``, cached in ``cache_dir`` per model weights."""
+    emb, labels, _ = split_embeddings_and_alphabets(split, session, folder, cache_dir)
+    return emb, labels
+
+
+def split_embeddings_and_alphabets(split: str, session: EncoderSession, folder: Path,
+                                   cache_dir: Path = CACHE_DIR) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`split_embeddings` and each character's alphabet index ``(n_characters,)``."""
     cache = cache_dir / f"{split}-{weights_digest(session.path)}.npz"
     if cache.is_file():
         with np.load(cache) as stored:
-            return stored["embeddings"], stored["labels"]
+            if "alphabets" in stored:
+                return stored["embeddings"], stored["labels"], stored["alphabets"]
     set_name, alphabets = (("images_evaluation", None) if split == "evaluation"
                            else ("images_background", VALIDATION_ALPHABETS))
-    emb, labels, _ = embed_set(folder, set_name, session, alphabets)
+    emb, labels, groups = embed_set(folder, set_name, session, alphabets)
     cache_dir.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(suffix=".npz", dir=cache_dir)
     os.close(fd)
-    np.savez(tmp, embeddings=emb, labels=labels)
+    np.savez(tmp, embeddings=emb, labels=labels, alphabets=groups)
     Path(tmp).replace(cache)
-    return emb, labels
+    return emb, labels, groups
 
 
 def sample_episodes(emb: np.ndarray, labels: np.ndarray, ways: int, shots: int, count: int,
@@ -211,23 +220,24 @@ def fit_temperature(tasks: Sequence[Sequence[Episode]], start: float = 1.0) -> f
     return 1.0 / beta
 
 
-def open_set_features(episode: Episode) -> np.ndarray:
-    """``(n_query, 4)`` features of the open-set term: ``r``, ``ln N``, ``mean 1/k``, 1."""
-    d = episode.distances
-    r = d.min(1).astype(np.float64) / episode.reference.threshold
-    ones = np.ones_like(r)
-    return np.stack([r, math.log(d.shape[1]) * ones, episode.reference.mean_inverse_shots * ones, ones], 1)
+#: The open-set term's optional features (columns of ``classifier.open_set_features``): each
+#: can be left out, for the cross-alphabet comparison.
+OPTIONAL_TERMS = {"margin": 3, "density": 4}
 
 
-def fit_open_set(tasks: Sequence[Sequence[Episode]], ridge: float = 1e-6) -> OpenSetTerm:
-    """The logistic regression of "unknown" on :func:`open_set_features` (IRLS, each task alike).
+def fit_open_set(tasks: Sequence[Sequence[Episode]], ridge: float = 1e-6,
+                 terms: Sequence[str] = tuple(OPTIONAL_TERMS)) -> OpenSetTerm:
+    """The logistic regression of "unknown" on the term's features (``classifier.open_set_features``,
+    the app's own code; IRLS, each task alike).
 
     A feature that does not vary (``ln N`` when every task has the same N) gets its weight
-    from the ridge only, i.e. 0 beside the offset.
+    from the ridge only, i.e. 0 beside the offset; so does an optional one not in ``terms``.
     """
+    dropped = [column for name, column in OPTIONAL_TERMS.items() if name not in terms]
     xs, ys, ws = [], [], []
     for episodes in tasks:
-        x = np.concatenate([open_set_features(e) for e in episodes])
+        x = np.concatenate([open_set_features(e.distances, e.reference) for e in episodes])
+        x[:, dropped] = 0.0
         xs.append(x)
         ys.append(np.concatenate([(e.truth < 0).astype(np.float64) for e in episodes]))
         ws.append(np.full(len(x), 1.0 / len(x)))
@@ -243,13 +253,14 @@ def fit_open_set(tasks: Sequence[Sequence[Episode]], ridge: float = 1e-6) -> Ope
         theta -= step
         if np.abs(step).max() < 1e-10:
             break
-    a, c, e, b = (float(v) for v in theta)
-    return OpenSetTerm(scale=a, offset=b, log_classes=c, inverse_shots=e)
+    a, c, e, m, rho, b = (float(v) for v in theta)
+    return OpenSetTerm(scale=a, offset=b, log_classes=c, inverse_shots=e, margin=m, log_density=rho)
 
 
-def fit(tasks: Sequence[Sequence[Episode]], model_temperature: float = 1.0) -> Calibration:
+def fit(tasks: Sequence[Sequence[Episode]], model_temperature: float = 1.0,
+        terms: Sequence[str] = tuple(OPTIONAL_TERMS)) -> Calibration:
     """Both parts of the calibration from the validation episodes of every task."""
-    return Calibration(fit_temperature(tasks, model_temperature), fit_open_set(tasks))
+    return Calibration(fit_temperature(tasks, model_temperature), fit_open_set(tasks, terms=terms))
 
 
 # -- measuring ------------------------------------------------------------------------------
@@ -400,6 +411,64 @@ def measure(emb: np.ndarray, labels: np.ndarray, calibration: Calibration, tempe
     return out
 
 
+#: The forms of the open-set term the cross-alphabet check compares (name: optional terms).
+FORMS = {"nearest only": (), "+ margin": ("margin",), "+ density": ("density",),
+         "+ margin + density": ("margin", "density")}
+
+
+def cross_alphabet_figures(emb: np.ndarray, labels: np.ndarray, alphabets: np.ndarray, temperature: float,
+                           fit_episodes: int, episodes: int, seed: int, held_out: int = 2) -> dict[str, Any]:
+    """How well each form of :data:`FORMS` carries over to alphabets it was not fitted on.
+
+    For every way of holding ``held_out`` of the validation alphabets out, fit on the others and
+    measure ECE on them (as :func:`measure` does, known + unknown queries). This is how the form
+    was chosen, on the validation alphabets alone: a stand-in for new alphabets, and harsher
+    than the real fit (fewer alphabets to fit on).
+
+    Args:
+        alphabets: ``(n_characters,)`` alphabet index of every character (``labels`` indexes it).
+    Returns:
+        per form, per task: the mean and the worst ECE over the splits; and the splits.
+    """
+    import itertools
+
+    per_item = alphabets[labels]
+    names = [VALIDATION_ALPHABETS[i] if i < len(VALIDATION_ALPHABETS) else str(i) for i in range(alphabets.max() + 1)]
+    ece: dict[str, list[list[float]]] = {form: [] for form in FORMS}
+    splits = []
+    for split, test in enumerate(itertools.combinations(range(alphabets.max() + 1), held_out)):
+        fit_rows = ~np.isin(per_item, test)
+        parts = []
+        for rows in (fit_rows, ~fit_rows):
+            _, relabeled = np.unique(labels[rows], return_inverse=True)
+            parts.append((emb[rows], relabeled))
+        fit_tasks = [sample_episodes(*parts[0], w, k, fit_episodes, seed + 100 * split + i)
+                     for i, (_, w, k) in enumerate(TASKS)]
+        test_tasks = [sample_episodes(*parts[1], w, k, episodes, seed + 100 * split + 50 + i)
+                      for i, (_, w, k) in enumerate(TASKS)]
+        t = fit_temperature(fit_tasks, temperature)
+        for form, terms in FORMS.items():
+            calibration = Calibration(t, fit_open_set(fit_tasks, terms=terms))
+            ece[form].append([calibration_figures(eps, calibration, temperature)["ece"] for eps in test_tasks])
+        splits.append([names[i] for i in test])
+    out: dict[str, Any] = {"splits": splits}
+    for form, rows in ece.items():
+        arr = np.array(rows)
+        out[form] = {key: {"mean": round(float(arr[:, i].mean()), 5), "worst": round(float(arr[:, i].max()), 5)}
+                     for i, (key, _, _) in enumerate(TASKS)}
+    return out
+
+
+def print_cross_alphabets(figures: dict[str, Any]) -> None:
+    print(f"\ncross-alphabet check ({len(figures['splits'])} splits: fit on 3 validation alphabets, "
+          "measure on the other 2): ECE % mean / worst")
+    print(f"  {'form':<22}" + "".join(f"{key:>14}" for key, _, _ in TASKS))
+    for form in FORMS:
+        row = figures[form]
+        print(f"  {form:<22}" + "".join(f"{100 * row[k]['mean']:6.2f} /{100 * row[k]['worst']:6.2f}"
+                                        for k, _, _ in TASKS))
+
+
 # -- the model file -------------------------------------------------------------------------
 def calibration_json(calibration: Calibration, fit_line: str) -> dict[str, Any]:
     """What ``--out`` writes and ``models.export --calibration`` reads: the metadata values and a line."""
@@ -510,13 +579,15 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--out", type=Path, help="write the fitted values as JSON (for models.export --calibration)")
     p.add_argument("--write-model", type=Path, metavar="ONNX", help="rewrite this model's calibration metadata")
     p.add_argument("--no-evaluation", action="store_true", help="validation only (while developing)")
+    p.add_argument("--cross-alphabets", action="store_true",
+                   help="also compare the open-set term's forms across validation alphabets (about 2 min)")
     p.add_argument("--json", action="store_true", help="end with one JSON line of the results")
     args = p.parse_args(argv)
     t0 = time.perf_counter()
     session = EncoderSession(args.model)
     folder = data_dir(args.data)
     temperature = session.info.temperature
-    emb, labels = split_embeddings("validation", session, folder, args.cache)
+    emb, labels, alphabets = split_embeddings_and_alphabets("validation", session, folder, args.cache)
     fit_tasks = [sample_episodes(emb, labels, w, k, args.fit_episodes, args.seed + 100 + i)
                  for i, (_, w, k) in enumerate(TASKS)]
     calibration = fit(fit_tasks, temperature)
@@ -528,8 +599,12 @@ def main(argv: list[str] | None = None) -> None:
           f"({', '.join(k for k, _, _ in TASKS)}), {QUERIES} known + {QUERIES} unknown queries per class")
     print(f"  calibrated_temperature {calibration.temperature:.4f} (the model's: {temperature:g})")
     print(f"  p_unknown = sigmoid({o.scale:.4f} r {o.offset:+.4f} {o.log_classes:+.4f} ln N "
-          f"{o.inverse_shots:+.4f} mean(1/k)),  r = nearest squared distance / default threshold")
+          f"{o.inverse_shots:+.4f} mean(1/k) {o.margin:+.4f} g {o.log_density:+.4f} ln(density/T)),")
+    print("  r = nearest squared distance / T, g = 1 - nearest / second nearest, T the default threshold")
     results: dict[str, Any] = {"calibration": calibration.to_metadata()}
+    if args.cross_alphabets:
+        results["cross_alphabets"] = cross_alphabet_figures(emb, labels, alphabets, temperature, 200, 300, args.seed)
+        print_cross_alphabets(results["cross_alphabets"])
     splits = ["validation"] if args.no_evaluation else ["validation", "evaluation"]
     for split in splits:
         if split == "evaluation":

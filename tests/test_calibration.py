@@ -18,16 +18,18 @@ from protoglyph.core.classifier import (
     Calibration,
     FewShotClassifier,
     OpenSetTerm,
+    open_set_features,
     softmax_probabilities,
 )
 from protoglyph.core.encoder import EncoderSession
 from protoglyph.core.review import BatchResults
-from protoglyph.core.threshold import OpenSetReference, default_threshold, open_set_reference
+from protoglyph.core.threshold import OpenSetReference, default_threshold, open_set_reference, prototype_density
 from tests.model_factory import make_encoder
 
 GOOD = {TEMPERATURE_KEY: "1.3", "unknown_scale": "7.0", "unknown_offset": "-8.5",
-        "unknown_log_classes": "0.7", "unknown_inverse_shots": "1.1"}
-TERM = OpenSetTerm(7.0, -8.5, 0.7, 1.1)
+        "unknown_log_classes": "0.7", "unknown_inverse_shots": "1.1", "unknown_margin": "-0.8",
+        "unknown_log_density": "-0.9"}
+TERM = OpenSetTerm(7.0, -8.5, 0.7, 1.1, -0.8, -0.9)
 
 
 def gaussian_episodes(ways: int, temperature: float, count: int, seed: int, dim: int = 16) -> list[cal.Episode]:
@@ -54,17 +56,19 @@ def test_fit_recovers_a_known_temperature(temperature: float) -> None:
 
 
 def test_fit_recovers_a_known_open_set_term() -> None:
-    """Nearest distances and unknown flags drawn from a known logistic; every feature varies."""
+    """Distances and unknown flags drawn from a known logistic; every feature varies."""
     rng = np.random.default_rng(3)
     tasks = []
     for ways, shots in ((5, 1), (20, 1), (5, 5), (20, 5)):
-        reference = OpenSetReference(threshold=8.0 + 5 * (shots == 1), mean_inverse_shots=1 / shots)
         episodes = []
         for _ in range(300):
-            r = rng.uniform(0.2, 2.0, 40)
+            threshold = 8.0 + 5 * (shots == 1)
+            reference = OpenSetReference(threshold, 1 / shots, density=threshold * math.exp(rng.uniform(-1, 1)))
+            r, g = rng.uniform(0.2, 2.0, 40), rng.uniform(0.0, 0.95, 40)
             d = np.full((40, ways), 1e3, np.float32)
-            d[:, 0] = r * reference.threshold
-            p = TERM.unknown_probability(d[:, 0], ways, reference)
+            d[:, 0] = r * threshold
+            d[:, 1] = d[:, 0] / (1 - g)
+            p = TERM.unknown_probability(d, reference)
             truth = np.where(rng.random(40) < p, -1, 0)
             episodes.append(cal.Episode(d, truth, reference))
         tasks.append(episodes)
@@ -73,6 +77,32 @@ def test_fit_recovers_a_known_open_set_term() -> None:
     assert got.offset == pytest.approx(TERM.offset, abs=0.6)
     assert got.log_classes == pytest.approx(TERM.log_classes, abs=0.25)
     assert got.inverse_shots == pytest.approx(TERM.inverse_shots, abs=0.3)
+    assert got.margin == pytest.approx(TERM.margin, abs=0.2)
+    assert got.log_density == pytest.approx(TERM.log_density, abs=0.2)
+    # a form without the optional terms leaves them at 0
+    plain = cal.fit_open_set(tasks, terms=())
+    assert plain.margin == 0.0 and plain.log_density == 0.0 and plain.scale > 0
+
+
+def test_open_set_features_of_one_class_and_of_many() -> None:
+    reference = OpenSetReference(4.0, 0.5, density=8.0)
+    d = np.array([[2.0, 6.0, 3.0], [8.0, 8.0, 9.0]], np.float32)
+    x = open_set_features(d, reference)
+    np.testing.assert_allclose(x[:, 0], [0.5, 2.0])  # nearest / T
+    np.testing.assert_allclose(x[:, 3], [1 / 3, 0.0])  # 1 - nearest / second nearest
+    np.testing.assert_allclose(x[:, [1, 2, 4, 5]], [[math.log(3), 0.5, math.log(2), 1]] * 2)
+    one = open_set_features(d[:, :1], OpenSetReference(4.0, 1.0, density=None))
+    np.testing.assert_allclose(one, [[0.5, 0, 1, 0, 0, 1], [2.0, 0, 1, 0, 0, 1]])
+
+
+def test_prototype_density() -> None:
+    assert prototype_density(np.zeros((1, 3))) is None and prototype_density(np.zeros((0, 3))) is None
+    protos = np.array([[0, 0], [1, 0], [5, 0], [5, 3]], np.float64)
+    # nearest-other squared distances 1, 1, 9, 9: the median is 5
+    assert prototype_density(protos) == pytest.approx(5.0)
+    many = np.random.default_rng(0).normal(size=(5000, 8))
+    exact = float(np.median([np.partition(((many - p) ** 2).sum(1), 1)[1] for p in many]))
+    assert prototype_density(many) == pytest.approx(exact, rel=0.05)  # estimated from 1024 of them
 
 
 def test_expected_calibration_error() -> None:
@@ -238,6 +268,7 @@ def test_classifier_reference_follows_its_examples() -> None:
     assert got is not None and expected is not None
     assert got.threshold == pytest.approx(expected.threshold, rel=1e-6)
     assert got.mean_inverse_shots == pytest.approx((1 + 1 / 2 + 1 / 5) / 3)
+    assert got.density is not None and got.density == pytest.approx(expected.density, rel=1e-5)
     assert clf.default_threshold() == pytest.approx(default_threshold({0: support[0], 1: support[1][:2],
                                                                         2: support[2]}), rel=1e-6)
 

@@ -101,7 +101,7 @@ def test_calibrated_probabilities_take_away_the_unknown_share() -> None:
     _, d = clf.distances(queries)
     reference = clf.open_set_reference()
     assert reference is not None and reference.threshold == clf.default_threshold()
-    unknown = term.unknown_probability(d.min(1), 2, reference)
+    unknown = term.unknown_probability(d, reference)
     np.testing.assert_allclose(p, softmax_probabilities(d, 2.0) * (1 - unknown)[:, None], rtol=1e-5)
     np.testing.assert_allclose(clf.unknown_probability(queries), unknown, rtol=1e-5)
     _, best, prob = clf.predict(queries)

@@ -8,7 +8,7 @@ With a :class:`Calibration` (fitted on held-out Omniglot alphabets by ``models/c
 and stored in the model's metadata) the probabilities are calibrated: the softmax uses the
 fitted temperature, and an open-set term takes away the probability that the item is none of
 the classes, ``p(class c) = (1 - p_unknown) * softmax_c``, with ``p_unknown`` a logistic
-function of the nearest distance in units of the support set's default "none of these"
+function of the distances in units of the support set's default "none of these"
 threshold (:mod:`protoglyph.core.threshold`). A model without calibration keys gives today's
 softmax probabilities.
 """
@@ -61,7 +61,8 @@ def softmax_probabilities(distances: np.ndarray, temperature: float) -> np.ndarr
 #: Metadata keys of a fitted calibration, as ``models/calibration.py`` and ``models/export.py``
 #: write them (each a ``repr`` of a float); the model card explains them.
 TEMPERATURE_KEY = "calibrated_temperature"
-OPEN_SET_KEYS = ("unknown_scale", "unknown_offset", "unknown_log_classes", "unknown_inverse_shots")
+OPEN_SET_KEYS = ("unknown_scale", "unknown_offset", "unknown_log_classes", "unknown_inverse_shots",
+                 "unknown_margin", "unknown_log_density")
 #: Accepted ranges. Anything else is ignored as a hand-edited or foreign value: the temperature
 #: divides the distances (the shipped model's is 1.0); a scale must be positive (farther never
 #: means more likely known) and every weight is an ordinary number, not one that saturates
@@ -82,37 +83,63 @@ class _ModelInfoLike(Protocol):
 
 @dataclass(frozen=True)
 class OpenSetTerm:
-    """The probability that an item is none of the classes, from its nearest squared distance.
+    """The probability that an item is none of the classes, from its distances to the prototypes.
 
-    ``p_unknown = sigmoid(scale * r + offset + log_classes * ln(C) + inverse_shots * mean_c 1/k_c)``
-    with ``r = min_c d_c / T``, ``T`` the support set's default threshold and ``C`` its number
-    of classes. ``r`` measures the nearest distance in units of what a new drawing of a known
-    class usually stays within; the two offsets say that with more classes, or with 1-shot
-    classes, an item at the same ``r`` is more often a character of none of them. Fitted with
-    as many unknown as known items (a prior of one half); for a prior ``π`` add
-    ``ln(π / (1 - π))`` to ``offset``.
+    ``p_unknown = sigmoid(scale * r + offset + log_classes * ln(C) + inverse_shots * mean_c 1/k_c
+    + margin * g + log_density * ln(ρ / T))`` with ``r = d_1 / T`` and ``g = 1 - d_1 / d_2``
+    (``d_1 <= d_2`` the two smallest squared distances), ``T`` the support set's default
+    threshold, ``C`` its number of classes and ``ρ`` its density (``OpenSetReference.density``).
+    ``r`` measures the nearest distance in units of what a new drawing of a known class usually
+    stays within; the offsets say that with more classes, or with 1-shot classes, an item at the
+    same ``r`` is more often a character of none of them; a drawing of a known class stands out
+    from the runner-up (``g`` near 1), one of none lies about as far from several (``g`` near 0,
+    as for anything far from every class); and in a crowded script (small ``ρ / T``) a drawing
+    of none of the classes lies nearer to some of them. With one class ``g`` and ``ln(ρ / T)``
+    are 0. Fitted with as many unknown as known items (a prior of one half); for a prior ``π``
+    add ``ln(π / (1 - π))`` to ``offset``.
     """
 
     scale: float
     offset: float
     log_classes: float = 0.0
     inverse_shots: float = 0.0
+    margin: float = 0.0
+    log_density: float = 0.0
 
-    def unknown_probability(self, nearest: np.ndarray, classes: int, reference: OpenSetReference) -> np.ndarray:
+    def unknown_probability(self, distances: np.ndarray, reference: OpenSetReference) -> np.ndarray:
         """``p_unknown``.
 
         Args:
-            nearest: ``(n,)`` squared distance of every item to its nearest prototype.
-            classes: ``C``, the number of prototypes.
-            reference: the support set's default threshold and mean inverse shots.
+            distances: ``(n, C)`` squared distances to the prototypes, ``C >= 1``.
+            reference: the support set's :class:`OpenSetReference`.
         Returns:
             ``(n,)`` ``float64`` in ``[0, 1]``.
         """
-        r = np.asarray(nearest, np.float64) / reference.threshold
-        z = (self.scale * r + self.offset + self.log_classes * math.log(max(classes, 1))
-             + self.inverse_shots * reference.mean_inverse_shots)
+        z = open_set_features(distances, reference) @ np.array(
+            [self.scale, self.log_classes, self.inverse_shots, self.margin, self.log_density, self.offset])
         out: np.ndarray = 0.5 * (1.0 + np.tanh(0.5 * z))  # the logistic, without overflow
         return out
+
+
+def open_set_features(distances: np.ndarray, reference: OpenSetReference) -> np.ndarray:
+    """``(n, 6)`` ``float64`` features of :class:`OpenSetTerm`: ``r``, ``ln C``, ``mean 1/k``,
+    ``g``, ``ln(ρ / T)`` and 1, of ``(n, C)`` squared distances (``C >= 1``)."""
+    d = np.asarray(distances)  # no float64 copy of the whole (n, C): a big folder's is gigabytes
+    n, classes = d.shape
+    t = reference.threshold
+    if classes > 1:
+        two = np.empty((n, 2))
+        for start in range(0, n, 8192):  # partition copies what it sorts: a block at a time
+            two[start : start + 8192] = np.partition(d[start : start + 8192], 1, axis=1)[:, :2]
+        nearest = two[:, 0]
+        margin = np.where(two[:, 1] > 0, 1.0 - nearest / np.where(two[:, 1] > 0, two[:, 1], 1.0), 0.0)
+    else:
+        nearest, margin = d[:, 0].astype(np.float64), np.zeros(n)
+    density = reference.density
+    log_density = math.log(density / t) if classes > 1 and density is not None and density > 0 else 0.0
+    ones = np.ones(n)
+    return np.stack([nearest / t, math.log(classes) * ones, reference.mean_inverse_shots * ones, margin,
+                     log_density * ones, ones], 1)
 
 
 @dataclass(frozen=True)
@@ -147,12 +174,11 @@ class Calibration:
             scale = _number(extra, "unknown_scale", SCALE_RANGE, ignored)
             limits = (-WEIGHT_LIMIT, WEIGHT_LIMIT)
             offset = _number(extra, "unknown_offset", limits, ignored)
-            log_classes = _number(extra, "unknown_log_classes", limits, ignored, 0.0)
-            inverse_shots = _number(extra, "unknown_inverse_shots", limits, ignored, 0.0)
-            if scale is None or offset is None or log_classes is None or inverse_shots is None:
+            weights = [_number(extra, key, limits, ignored, 0.0) for key in OPEN_SET_KEYS[2:]]
+            if scale is None or offset is None or any(w is None for w in weights):
                 ignored.extend(k for k in present if k not in ignored)
             else:
-                open_set = OpenSetTerm(scale, offset, log_classes, inverse_shots)
+                open_set = OpenSetTerm(scale, offset, *(float(w) for w in weights if w is not None))
         return cls(temperature if fitted is None else fitted, open_set, tuple(ignored))
 
     @classmethod
@@ -165,7 +191,7 @@ class Calibration:
         meta = {TEMPERATURE_KEY: repr(float(self.temperature))}
         if self.open_set is not None:
             o = self.open_set
-            values = (o.scale, o.offset, o.log_classes, o.inverse_shots)
+            values = (o.scale, o.offset, o.log_classes, o.inverse_shots, o.margin, o.log_density)
             meta.update({k: repr(float(v)) for k, v in zip(OPEN_SET_KEYS, values, strict=True)})
         return meta
 
@@ -191,7 +217,7 @@ class Calibration:
         d = np.asarray(distances)
         if self.open_set is None or reference is None or d.shape[1] == 0:
             return np.zeros(d.shape[0], np.float64)
-        return self.open_set.unknown_probability(d.min(axis=1), d.shape[1], reference)
+        return self.open_set.unknown_probability(d, reference)
 
 
 def _number(extra: Mapping[str, str], key: str, bounds: tuple[float, float], ignored: list[str],
@@ -249,6 +275,10 @@ class FewShotClassifier:
         self._squares = np.zeros(0, dtype=np.float64)
         self._counts = np.zeros(0, dtype=np.int64)
         self._prototypes = np.zeros((0, embedding_size), dtype=np.float32)
+        # open_set_reference() of the current support set (its density costs C² distances, so
+        # the canvas should not pay it on every stroke); any change forgets it.
+        self._reference: OpenSetReference | None = None
+        self._reference_known = False
 
     # -- the support set ---------------------------------------------------------------
     @property
@@ -300,6 +330,7 @@ class FewShotClassifier:
         self._counts = np.delete(self._counts, row)
         self._prototypes = np.delete(self._prototypes, row, 0)
         self._row = {k: i for i, k in enumerate(self._keys)}
+        self._reference_known = False
 
     def clear(self) -> None:
         for key in list(self._keys):
@@ -316,12 +347,17 @@ class FewShotClassifier:
 
         The same as ``threshold.open_set_reference`` of the examples (up to rounding), from the
         running sums: the scatter of class ``c`` is ``Σ‖x‖² − ‖Σx‖² / k``. ``None`` when empty.
+        Kept until the support set changes.
         """
-        active = self._counts > 0
-        counts = self._counts[active]
-        sums = self._sums[active]
-        scatter = self._squares[active] - (sums * sums).sum(1) / np.maximum(counts, 1)
-        return reference_from_moments(float(np.maximum(scatter, 0.0).sum()), counts.tolist())
+        if not self._reference_known:
+            active = self._counts > 0
+            counts = self._counts[active]
+            sums = self._sums[active]
+            scatter = self._squares[active] - (sums * sums).sum(1) / np.maximum(counts, 1)
+            self._reference = reference_from_moments(float(np.maximum(scatter, 0.0).sum()), counts.tolist(),
+                                                     self._prototypes[active])
+            self._reference_known = True
+        return self._reference
 
     def default_threshold(self) -> float | None:
         """``threshold.default_threshold`` of the current examples (``None`` when empty)."""
@@ -396,6 +432,7 @@ class FewShotClassifier:
     def _refresh(self, row: int) -> None:
         count = self._counts[row]
         self._prototypes[row] = self._sums[row] / count if count else 0.0
+        self._reference_known = False
 
 
 def _square_sum(embeddings: np.ndarray) -> float:

@@ -144,7 +144,7 @@ class BatchResults:
         if calibration is None or calibration.open_set is None or self.reference is None:
             self.confidence[rows] = 1.0 / spread
         else:  # times the probability that the item is one of the classes at all
-            known = 1.0 - calibration.open_set.unknown_probability(d_min, d.shape[1], self.reference)
+            known = 1.0 - calibration.open_set.unknown_probability(d, self.reference)
             self.confidence[rows] = known / spread
         self.min_distance[rows] = d_min
 

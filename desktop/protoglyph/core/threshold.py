@@ -17,8 +17,9 @@ example say nothing about spread, so ``s²`` starts from the encoder's typical s
 The constants were chosen on Omniglot's background alphabets held out of training
 (``python -m models.open_set --split background``); the model card reports the figures.
 
-:func:`open_set_reference` gives ``T`` together with ``mean_c 1/k_c``: the calibrated
-confidence (``classifier.Calibration``) measures the nearest distance in units of ``T``.
+:func:`open_set_reference` gives ``T`` together with ``mean_c 1/k_c`` and how close the
+classes lie to one another: the calibrated confidence (``classifier.Calibration``) measures
+distances in units of ``T``.
 """
 
 from __future__ import annotations
@@ -49,18 +50,49 @@ class OpenSetReference:
             unit in which the nearest distance is measured, so that one fitted curve serves
             support sets of any spread and shots.
         mean_inverse_shots: ``mean_c 1/k_c`` over the classes with examples (1 for 1-shot).
+        density: how close the classes lie: the median over prototypes of the squared distance
+            to the nearest other prototype (:func:`prototype_density`); ``None`` with one class.
+            Characters of a crowded script lie closer together, and a drawing of none of them
+            is then nearer to one than in a sparse script.
     """
 
     threshold: float
     mean_inverse_shots: float
+    density: float | None = None
 
 
-def reference_from_moments(scatter: float, shots: Sequence[int]) -> OpenSetReference | None:
+#: :func:`prototype_density` looks at most this many prototypes' neighbours (evenly spaced), so
+#: that thousands of classes cost milliseconds; the median of so many hardly moves.
+DENSITY_SAMPLE = 1024
+
+
+def prototype_density(prototypes: np.ndarray) -> float | None:
+    """Median over prototypes of the squared distance to the nearest other one.
+
+    Args:
+        prototypes: ``(C, D)`` class prototypes.
+    Returns:
+        ``None`` for fewer than two; otherwise a finite value ``>= 0``.
+    """
+    p = np.asarray(prototypes, dtype=np.float64)
+    if p.ndim != 2 or len(p) < 2:
+        return None
+    rows = np.unique(np.linspace(0, len(p) - 1, min(len(p), DENSITY_SAMPLE)).astype(np.int64))
+    sq = (p * p).sum(1)
+    d = sq[rows, None] - 2.0 * (p[rows] @ p.T) + sq[None, :]
+    d[np.arange(len(rows)), rows] = np.inf
+    return float(np.maximum(np.median(d.min(1)), 0.0))
+
+
+def reference_from_moments(scatter: float, shots: Sequence[int],
+                           prototypes: np.ndarray | None = None) -> OpenSetReference | None:
     """The default threshold from a support set's summary, for code that keeps running sums.
 
     Args:
         scatter: ``Σ_c Σ_i ‖x_ci − p_c‖²`` over all classes (squared distances, ≥ 0).
         shots: ``k_c`` of every class; classes with none are ignored.
+        prototypes: ``(C, D)`` prototypes of the classes with examples, for ``density``
+            (without them it is ``None``).
     Returns:
         ``None`` when no class has examples.
     """
@@ -70,7 +102,8 @@ def reference_from_moments(scatter: float, shots: Sequence[int]) -> OpenSetRefer
     degrees = sum(k - 1 for k in counts)
     mean_inverse = float(np.mean([1.0 / k for k in counts]))
     spread = (PRIOR_WEIGHT * TYPICAL_SPREAD + max(float(scatter), 0.0)) / (PRIOR_WEIGHT + degrees)
-    return OpenSetReference(KEEP_FACTOR * spread * (1.0 + mean_inverse), mean_inverse)
+    density = None if prototypes is None else prototype_density(prototypes)
+    return OpenSetReference(KEEP_FACTOR * spread * (1.0 + mean_inverse), mean_inverse, density)
 
 
 def open_set_reference(examples: Mapping[Hashable, np.ndarray]) -> OpenSetReference | None:
@@ -84,13 +117,16 @@ def open_set_reference(examples: Mapping[Hashable, np.ndarray]) -> OpenSetRefere
     """
     scatter = 0.0
     shots: list[int] = []
+    means = []
     for embeddings in examples.values():
         emb = np.atleast_2d(np.asarray(embeddings, dtype=np.float64))
         if emb.size == 0:
             continue
-        scatter += float(((emb - emb.mean(0)) ** 2).sum())
+        mean = emb.mean(0)
+        scatter += float(((emb - mean) ** 2).sum())
         shots.append(len(emb))
-    return reference_from_moments(scatter, shots)
+        means.append(mean)
+    return reference_from_moments(scatter, shots, np.array(means) if means else None)
 
 
 def default_threshold(examples: Mapping[Hashable, np.ndarray]) -> float | None:
