@@ -95,3 +95,63 @@ def load(folder: Path, set_name: str, progress: bool = True) -> GlyphSet:
              characters=np.array(characters))
     tmp.replace(cache)
     return result
+
+
+#: Each training glyph of the font corpus enters as its clean rendering and this many
+#: simulated variants (a scan, a handwriting-like distortion, another weight, in turn), each
+#: through the app's preprocessing: they play the part of Omniglot's different drawers.
+FONT_VARIANTS = 3
+
+
+def load_fonts(corpus_file: Path, split: str = "train", variants: int = FONT_VARIANTS,
+               min_items: int = 6, progress: bool = True) -> GlyphSet:
+    """The font corpus's ``split`` families as a :class:`GlyphSet` (cached like :func:`load`).
+
+    Args:
+        corpus_file: a corpus built by ``python -m models.fonts`` (its ``.npz``).
+        min_items: characters with fewer items (glyphs x variants) are left out, so that an
+            episode can draw a support item and queries from each.
+    Returns:
+        characters named ``"font:<script>/U+XXXX"``; ``drawer`` holds the family index.
+    """
+    from models import fonts, glyph_augment
+
+    stat = corpus_file.stat()
+    key = hashlib.sha1(f"{corpus_file.name}:{stat.st_size}:{split}:{variants}:{min_items}:"
+                       f"{pp.PREPROCESS_VERSION}:{pp.WORK_SIZE}:{pp.GLYPH_BOX}".encode()).hexdigest()[:16]
+    cache = CACHE_DIR / f"fonts-{split}-{key}.npz"
+    if cache.is_file():
+        with np.load(cache) as data:
+            return GlyphSet(data["distance"], data["label"], data["drawer"], list(data["characters"]))
+    corpus = fonts.load(corpus_file)
+    rows = corpus.rows(split)
+    counts = np.bincount(corpus.label[rows], minlength=len(corpus.characters)) * (1 + variants)
+    rows = rows[counts[corpus.label[rows]] >= min_items]
+    kept = np.unique(corpus.label[rows])
+    remap = np.full(len(corpus.characters), -1, np.int64)
+    remap[kept] = np.arange(len(kept))
+    makers = (glyph_augment.scan, glyph_augment.handwriting, glyph_augment.weight)
+    n = len(rows) * (1 + variants)
+    distance = np.empty((n, pp.WORK_SIZE, pp.WORK_SIZE), dtype=np.float16)
+    label = np.repeat(remap[corpus.label[rows]], 1 + variants)
+    drawer = np.repeat(corpus.family[rows], 1 + variants)
+    chunk = 256
+    for start in range(0, len(rows), chunk):
+        images = []
+        for r in rows[start : start + chunk]:
+            rng = np.random.default_rng([7, int(r)])
+            image = corpus.images[r]
+            images.append(image)
+            images.extend(makers[v % len(makers)](image, rng) for v in range(variants))
+        for j, skeleton in enumerate(pp.skeletons(images)):
+            distance[start * (1 + variants) + j] = np.minimum(pp.stroke_distance(skeleton), MAX_DISTANCE)
+        if progress and (start // chunk) % 40 == 0:
+            print(f"preprocessing fonts ({split}): {start + len(images) // (1 + variants):,}/{len(rows):,} glyphs",
+                  flush=True)
+    result = GlyphSet(distance, label, drawer, [f"font:{corpus.characters[c]}" for c in kept])
+    CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    tmp = cache.with_suffix(".tmp.npz")
+    np.savez(tmp, distance=result.distance, label=result.label, drawer=result.drawer,
+             characters=np.array(result.characters))
+    tmp.replace(cache)
+    return result

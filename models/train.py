@@ -1,6 +1,10 @@
 """Meta-train the encoder as a Prototypical Network on Omniglot's background alphabets.
 
-    python -m models.train --out runs/NAME [--data DIR] [--episodes N] [--resume]
+    python -m models.train --out runs/NAME [--data DIR] [--episodes N] [--resume] [--fonts CORPUS.npz]
+
+With ``--fonts``, a share of the episodes (``--font-share``) is drawn from the font corpus's
+training families instead (``models/fonts.py``; each glyph clean and as a scan, a
+handwriting-like distortion and another weight, see ``models.data.load_fonts``).
 
 Trains on the background set minus ``VALIDATION_ALPHABETS``, which it uses to pick the best
 checkpoint; the evaluation set is never read. Each item is a drawing through the app's own
@@ -22,7 +26,7 @@ import numpy as np
 import torch
 
 from models import augment
-from models.data import VALIDATION_ALPHABETS, GlyphSet, load
+from models.data import VALIDATION_ALPHABETS, GlyphSet, load, load_fonts
 from models.network import Encoder, ProtoLoss
 from models.omniglot import data_dir
 from models.sampler import EpisodeSampler
@@ -51,6 +55,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--device", default="cpu")
     p.add_argument("--resume", action="store_true", help="continue from --out/last.pt")
+    p.add_argument("--fonts", type=Path, metavar="CORPUS.npz",
+                   help="also train on the font corpus's training families (python -m models.fonts)")
+    p.add_argument("--font-share", type=float, default=0.5, help="share of episodes drawn from the fonts")
     return p.parse_args(argv)
 
 
@@ -118,6 +125,13 @@ def main(argv: list[str] | None = None) -> None:
     print(f"train: {len(train.characters)} characters x {rotations} rotations, {len(train.label)} drawings; "
           f"validation: {len(val.characters)} characters of {sorted(held_out)}", flush=True)
 
+    font_data, font_sampler = None, None
+    if args.fonts:
+        font_data = load_fonts(args.fonts)
+        # no rotations as extra classes: a turned b is a q
+        font_sampler = EpisodeSampler(font_data.label, args.ways, args.shots, args.queries)
+        print(f"fonts: {len(font_data.characters)} characters, {len(font_data.label)} items "
+              f"({args.font_share:.0%} of episodes)", flush=True)
     plain = augment.render(torch.from_numpy(train.distance[::7].astype(np.float32)), args.size)
     mean, std = float(plain.mean()), float(plain.std())
     jitter = augment.NO_JITTER if args.no_jitter else augment.Jitter()
@@ -144,15 +158,21 @@ def main(argv: list[str] | None = None) -> None:
 
     config = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
     config.update(mean=mean, std=std, jitter=asdict(jitter), rotations=rotations,
-                  validation_alphabets=list(VALIDATION_ALPHABETS))
+                  validation_alphabets=list(VALIDATION_ALPHABETS),
+                  fonts=None if font_data is None else {"corpus": str(args.fonts), "share": args.font_share,
+                                                        "characters": len(font_data.characters)})
     ways, shots, queries = args.ways, args.shots, args.queries
     support_labels = torch.arange(ways, device=device).repeat_interleave(shots)
     query_labels = torch.arange(ways, device=device).repeat_interleave(queries)
     encoder.train()
     t0, window = time.perf_counter(), []
     for episode in range(start + 1, args.episodes + 1):
-        support, query = sampler.sample(rng)
-        maps = gather(train, np.concatenate([support, query]), rotations).to(device)
+        if font_sampler is not None and font_data is not None and rng.random() < args.font_share:
+            support, query = font_sampler.sample(rng)
+            maps = gather(font_data, np.concatenate([support, query]), 1).to(device)
+        else:
+            support, query = sampler.sample(rng)
+            maps = gather(train, np.concatenate([support, query]), rotations).to(device)
         x = (augment.render(maps, args.size, jitter, gen) - mean) / std
         emb = encoder(x.contiguous(memory_format=torch.channels_last))
         loss, acc = loss_fn(emb[: len(support)], support_labels, emb[len(support) :], query_labels, ways)
