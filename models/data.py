@@ -103,8 +103,14 @@ def load(folder: Path, set_name: str, progress: bool = True) -> GlyphSet:
 FONT_VARIANTS = 3
 
 
+#: At most this many glyphs (faces) of one character enter training, chosen at random: Latin
+#: has hundreds of faces, and each costs a skeleton per variant.
+FONT_FACES_PER_CHARACTER = 16
+
+
 def load_fonts(corpus_file: Path, split: str = "train", variants: int = FONT_VARIANTS,
-               min_items: int = 6, progress: bool = True) -> GlyphSet:
+               min_items: int = 6, faces_per_character: int = FONT_FACES_PER_CHARACTER,
+               progress: bool = True) -> GlyphSet:
     """The font corpus's ``split`` families as a :class:`GlyphSet` (cached like :func:`load`).
 
     Args:
@@ -117,7 +123,7 @@ def load_fonts(corpus_file: Path, split: str = "train", variants: int = FONT_VAR
     from models import fonts, glyph_augment
 
     stat = corpus_file.stat()
-    key = hashlib.sha1(f"{corpus_file.name}:{stat.st_size}:{split}:{variants}:{min_items}:"
+    key = hashlib.sha1(f"{corpus_file.name}:{stat.st_size}:{split}:{variants}:{min_items}:{faces_per_character}:"
                        f"{pp.PREPROCESS_VERSION}:{pp.WORK_SIZE}:{pp.GLYPH_BOX}".encode()).hexdigest()[:16]
     cache = CACHE_DIR / f"fonts-{split}-{key}.npz"
     if cache.is_file():
@@ -125,6 +131,14 @@ def load_fonts(corpus_file: Path, split: str = "train", variants: int = FONT_VAR
             return GlyphSet(data["distance"], data["label"], data["drawer"], list(data["characters"]))
     corpus = fonts.load(corpus_file)
     rows = corpus.rows(split)
+    order = np.random.default_rng(11).permutation(len(rows))
+    rank = np.empty(len(rows), np.int64)
+    seen: dict[int, int] = {}
+    for i in order:  # the how-manieth of its character each row is, in a random order
+        c = int(corpus.label[rows[i]])
+        rank[i] = seen.get(c, 0)
+        seen[c] = rank[i] + 1
+    rows = np.sort(rows[rank < faces_per_character])
     counts = np.bincount(corpus.label[rows], minlength=len(corpus.characters)) * (1 + variants)
     rows = rows[counts[corpus.label[rows]] >= min_items]
     kept = np.unique(corpus.label[rows])

@@ -16,7 +16,8 @@ family, the queries from *other* families (cross-typeface). Domains:
   scans of the support family's glyph).
 - ``handwriting-like``: support and queries through :func:`models.glyph_augment.handwriting`
   (5-shot: five distortions of the support family's glyph, like five drawings).
-- ``handwriting typefaces``: support printed, queries from the handwriting-style families.
+- ``handwriting typefaces``: support printed (5-shot: five families), queries from the
+  handwriting-style families.
 
 Per domain and task it reports the accuracy (mean over episodes, 95% interval) and the
 default "none of these" threshold's two sides: the share of known queries it keeps and the
@@ -162,6 +163,8 @@ def episode(pool: Pool, domain: str, ways: int, shots: int, rng: np.random.Gener
     """Accuracy, kept share of known queries and rejected share of unknowns of one episode
     (``None`` when the drawn script cannot make it)."""
     support_view, query_view, hand_queries = domain_views(domain)
+    # clean support of K shots: K typefaces (K copies of one rendering would be one example)
+    many_families = support_view == CLEAN and shots > 1
     script = index["scripts"][int(rng.integers(len(index["scripts"])))]
     chars = index["chars"][script]
     # characters that have a support family (print) and a query family other than it
@@ -170,7 +173,7 @@ def episode(pool: Pool, domain: str, ways: int, shots: int, rng: np.random.Gener
         pairs = index["pairs"][(script, c)]
         support_ok = [p for p in pairs if not pool.handwriting[p]]
         query_ok = [p for p in pairs if pool.handwriting[p] == hand_queries] if hand_queries else pairs
-        need = shots if (domain == "printed" and shots > 1) else 1
+        need = shots if many_families else 1
         if len(support_ok) >= need and len(set(query_ok) - set(support_ok[:need])) >= 1:
             candidates.append((c, support_ok, query_ok))
     if len(candidates) < ways + 1:  # at least one character of none of the classes
@@ -183,7 +186,7 @@ def episode(pool: Pool, domain: str, ways: int, shots: int, rng: np.random.Gener
     clf = FewShotClassifier(pool.embeddings.shape[2])
     queries, truth = [], []
     for j, (_, support_ok, query_ok) in enumerate(known):
-        if domain == "printed" and shots > 1:
+        if many_families:
             chosen = [support_ok[int(i)] for i in rng.choice(len(support_ok), shots, replace=False)]
             clf.add_examples(j, pool.embeddings[chosen, CLEAN])
             used = set(chosen)

@@ -125,11 +125,20 @@ def main(argv: list[str] | None = None) -> None:
     print(f"train: {len(train.characters)} characters x {rotations} rotations, {len(train.label)} drawings; "
           f"validation: {len(val.characters)} characters of {sorted(held_out)}", flush=True)
 
-    font_data, font_sampler = None, None
+    font_data, font_sampler, within_script = None, None, None
     if args.fonts:
         font_data = load_fonts(args.fonts)
-        # no rotations as extra classes: a turned b is a q
+        # no rotations as extra classes: a turned b is a q. Half the font episodes stay within
+        # one script (the scripts with enough characters): telling a script's letters apart is
+        # the hard part, and what users ask of it.
         font_sampler = EpisodeSampler(font_data.label, args.ways, args.shots, args.queries)
+        scripts = [c.split(":", 1)[1].split("/")[0] for c in font_data.characters]
+        script_index = {s: i for i, s in enumerate(sorted(set(scripts)))}
+        try:
+            within_script = EpisodeSampler(
+                font_data.label, args.ways, args.shots, args.queries, np.array([script_index[s] for s in scripts]))
+        except ValueError:  # no script has enough characters (small test sets)
+            within_script = None
         print(f"fonts: {len(font_data.characters)} characters, {len(font_data.label)} items "
               f"({args.font_share:.0%} of episodes)", flush=True)
     plain = augment.render(torch.from_numpy(train.distance[::7].astype(np.float32)), args.size)
@@ -168,7 +177,8 @@ def main(argv: list[str] | None = None) -> None:
     t0, window = time.perf_counter(), []
     for episode in range(start + 1, args.episodes + 1):
         if font_sampler is not None and font_data is not None and rng.random() < args.font_share:
-            support, query = font_sampler.sample(rng)
+            use = within_script if within_script is not None and rng.random() < 0.5 else font_sampler
+            support, query = use.sample(rng)
             maps = gather(font_data, np.concatenate([support, query]), 1).to(device)
         else:
             support, query = sampler.sample(rng)
