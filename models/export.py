@@ -42,7 +42,7 @@ TOLERANCE = 1e-4
 def load_encoder(checkpoint: Path) -> tuple[Encoder, dict[str, Any]]:
     """The trained encoder (in eval mode) and the checkpoint's state."""
     state = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    encoder = Encoder(state["config"]["width"])
+    encoder = Encoder(state["config"]["width"], state["config"].get("blocks", 4))
     encoder.load_state_dict(state["encoder"])
     return encoder.eval(), state
 
@@ -82,7 +82,8 @@ def metadata(states: list[dict[str, Any]], embedding_size: int, temperature: flo
              accuracy: dict[str, Any] | None, calibration: dict[str, str] | None = None) -> dict[str, str]:
     """The ``metadata_props``; ``calibration`` adds the keys of ``models.calibration.read_calibration_json``."""
     config = states[0]["config"]
-    recipe_keys = ("ways", "shots", "queries", "size", "width", "lr", "lr_step", "rotations", "jitter", "seed")
+    recipe_keys = ("ways", "shots", "queries", "size", "width", "blocks", "lr", "lr_step", "rotations", "jitter",
+                   "seed", "fonts")
     meta = {
         "format": enc.MODEL_FORMAT,
         "model_name": MODEL_NAME,
@@ -95,10 +96,12 @@ def metadata(states: list[dict[str, Any]], embedding_size: int, temperature: flo
         "distance": "squared_euclidean",
         "temperature": repr(temperature),
         "training_data": "Omniglot background set (Lake et al. 2015), "
-                         f"{len(config['validation_alphabets'])} alphabets held out for validation",
+                         f"{len(config['validation_alphabets'])} alphabets held out for validation"
+                         + ("; glyphs of the font corpus's training families (models/fonts.py; model card)"
+                            if config.get("fonts") else ""),
         "ensemble_members": str(len(states)),
         "training_episodes": ",".join(str(s["episode"]) for s in states),
-        "training_recipe": json.dumps([{k: s["config"][k] for k in recipe_keys} for s in states]),
+        "training_recipe": json.dumps([{k: s["config"].get(k) for k in recipe_keys} for s in states]),
         "validation": json.dumps([s["val"] for s in states]),
     }
     if accuracy is not None:

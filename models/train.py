@@ -45,6 +45,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--queries", type=int, default=5)
     p.add_argument("--size", type=int, default=32, help="encoder input side (divides 64)")
     p.add_argument("--width", type=int, default=64, help="channels of each conv block")
+    p.add_argument("--blocks", type=int, default=4, help="conv blocks (each halves the side)")
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--lr-step", type=int, default=2400, help="halve the learning rate every N episodes")
     p.add_argument("--no-jitter", action="store_true", help="train on plain preprocessed images")
@@ -145,7 +146,7 @@ def main(argv: list[str] | None = None) -> None:
     mean, std = float(plain.mean()), float(plain.std())
     jitter = augment.NO_JITTER if args.no_jitter else augment.Jitter()
     # channels_last makes the convolutions about 20% faster on the CPU.
-    encoder = Encoder(args.width).to(device, memory_format=torch.channels_last)
+    encoder = Encoder(args.width, args.blocks).to(device, memory_format=torch.channels_last)
     loss_fn = ProtoLoss(learn_scale=not args.fixed_scale).to(device)
     optimizer = torch.optim.Adam(list(encoder.parameters()) + list(loss_fn.parameters()), lr=args.lr)
     schedule = torch.optim.lr_scheduler.StepLR(optimizer, step_size=args.lr_step, gamma=0.5)

@@ -1,0 +1,173 @@
+"""A small architecture search under a CPU latency budget (issue 12): Optuna, two objectives.
+
+    python -m models.search --out runs/search [--trials N] [--episodes N] [--fonts CORPUS.npz]
+                            [--budget-ms 1.5] [--suite] [--device cpu|cuda]
+
+Each trial trains an encoder (``models.train``, shortened to ``--episodes``) with sampled
+width, depth, input side and share of font episodes, exports it to ONNX and scores it on
+
+1. **quality**: the validation score the training keeps (Omniglot's validation alphabets:
+   mean of 20-way 1-shot and 20-way 1-shot within one alphabet), and with ``--suite`` also the
+   font suite's printed and scanned 20-way 1-shot (``models.font_suite``; mean of the three);
+2. **latency**: the median time of one image through the app's preprocessing and
+   ``EncoderSession`` on this machine (2 threads), measured right after the export.
+
+Both go to Optuna's multi-objective sampler (NSGA-II); the study is kept in
+``--out/study.db`` so an interrupted search continues. At the end it prints the Pareto front
+and the best trial within ``--budget-ms``. Validation data only: the evaluation alphabets and
+the reserved fonts are never read. A GPU (``--device cuda``) runs the same trials faster; on
+the CPU, use few episodes and trials.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+#: What each trial may choose. Sides must divide the 64-pixel working image, and the side must
+#: leave at least 2x2 after the blocks' poolings.
+SPACE: dict[str, list[Any]] = {
+    "width": [32, 48, 64, 96],
+    "blocks": [3, 4],
+    "size": [32, 64],
+    "font_share": [0.0, 0.25, 0.5, 0.75],
+}
+
+
+def latency_ms(model: Path, runs: int = 60) -> float:
+    """Median milliseconds of one glyph through preprocessing and the encoder (2 threads)."""
+    from protoglyph.core.encoder import EncoderSession
+
+    session = EncoderSession(model, threads=2)
+    image = np.full((105, 105), 255, np.uint8)
+    image[20:85, 48:56] = 0
+    image[20:28, 30:75] = 0
+    session.embed_images([image])  # warm up
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        session.embed_images([image])
+        times.append((time.perf_counter() - t) * 1000)
+    return statistics.median(times)
+
+
+def run_trial(params: dict[str, Any], out: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """Train, export and measure one configuration; its figures."""
+    import torch
+
+    from models import export, train
+
+    out.mkdir(parents=True, exist_ok=True)
+    argv = ["--out", str(out), "--episodes", str(args.episodes), "--width", str(params["width"]),
+            "--blocks", str(params["blocks"]), "--size", str(params["size"]), "--threads", str(args.threads),
+            "--device", args.device, "--val-every", str(max(1, args.episodes // 4)),
+            "--lr-step", str(max(1, args.episodes // 5)), "--ways", str(args.ways), "--queries", str(args.queries),
+            "--seed", str(args.seed)]
+    if args.data:
+        argv += ["--data", str(args.data)]
+    if args.fonts and params["font_share"] > 0:
+        argv += ["--fonts", str(args.fonts), "--font-share", str(params["font_share"])]
+    t0 = time.perf_counter()
+    train.main(argv)
+    train_s = time.perf_counter() - t0
+    state = torch.load(out / "best.pt", map_location="cpu", weights_only=False)
+    model = out / "encoder.onnx"
+    export.export([out / "best.pt"], model, version="0.0.0-search")
+    val = state["val"]
+    parts = {"omniglot": (val["20w1s"] + val["20w1s_within"]) / 2}
+    if args.suite:
+        from models import font_suite
+
+        corpus, path = font_suite.fonts.build_with_path(args.suite_fonts)
+        from protoglyph.core.encoder import EncoderSession
+
+        pool = font_suite.build_pool(corpus, EncoderSession(model), font_suite.corpus_key(path), progress=False)
+        results = font_suite.evaluate(pool, episodes=args.suite_episodes)
+        for key in ("printed/20w1s", "scanned/20w1s"):
+            if key in results:
+                parts[key] = results[key]["accuracy"][0]
+    quality = float(np.mean(list(parts.values())))
+    return {"quality": quality, "parts": parts, "latency_ms": latency_ms(model),
+            "size_mb": model.stat().st_size / 1e6, "train_s": round(train_s, 1),
+            "embedding_size": int(state["config"]["width"] * (params["size"] // 2 ** params["blocks"]) ** 2)}
+
+
+def pareto_front(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows no other row beats on both quality (higher) and latency (lower), fastest first."""
+    front = [r for r in rows if not any(o["quality"] >= r["quality"] and o["latency_ms"] <= r["latency_ms"]
+                                        and (o["quality"] > r["quality"] or o["latency_ms"] < r["latency_ms"])
+                                        for o in rows)]
+    return sorted(front, key=lambda r: r["latency_ms"])
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", type=Path, required=True, help="search folder (trials and study.db)")
+    p.add_argument("--data", help="folder of the Omniglot zips (default: $PROTOGLYPH_OMNIGLOT)")
+    p.add_argument("--fonts", type=Path, help="font corpus .npz for font episodes (python -m models.fonts)")
+    p.add_argument("--trials", type=int, default=12)
+    p.add_argument("--episodes", type=int, default=2000, help="training episodes per trial")
+    p.add_argument("--ways", type=int, default=60)
+    p.add_argument("--queries", type=int, default=5)
+    p.add_argument("--budget-ms", type=float, default=1.5, help="single-image latency budget")
+    p.add_argument("--suite", action="store_true", help="also score the font suite (slower)")
+    p.add_argument("--suite-fonts", type=Path, help="font cache for the suite (default: models.fonts')")
+    p.add_argument("--suite-episodes", type=int, default=100)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    try:
+        import optuna
+    except ImportError:
+        raise SystemExit("the search needs Optuna: pip install -e '.[train]'") from None
+    if args.suite and args.suite_fonts is None:
+        from models import fonts
+
+        args.suite_fonts = fonts.default_cache()
+    args.out.mkdir(parents=True, exist_ok=True)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(study_name="encoder", storage=f"sqlite:///{args.out / 'study.db'}",
+                                load_if_exists=True, directions=["maximize", "minimize"],
+                                sampler=optuna.samplers.NSGAIISampler(seed=args.seed, population_size=6))
+
+    def objective(trial: optuna.Trial) -> tuple[float, float]:
+        params = {k: trial.suggest_categorical(k, v) for k, v in SPACE.items()}
+        if params["size"] // 2 ** params["blocks"] < 2:
+            raise optuna.TrialPruned("the side is pooled away")
+        if not args.fonts:
+            params["font_share"] = 0.0
+        figures = run_trial(params, args.out / f"trial-{trial.number:03d}", args)
+        for k, v in figures.items():
+            trial.set_user_attr(k, v)
+        print(f"trial {trial.number}: {params} quality {figures['quality']:.4f} "
+              f"latency {figures['latency_ms']:.3f} ms", flush=True)
+        return figures["quality"], figures["latency_ms"]
+
+    done = len([t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE])
+    if args.trials > done:
+        study.optimize(objective, n_trials=args.trials - done)
+    rows = [{"trial": t.number, **t.params, **t.user_attrs} for t in study.trials
+            if t.state == optuna.trial.TrialState.COMPLETE]
+    front = pareto_front(rows)
+    print(f"\nPareto front ({len(front)} of {len(rows)} trials): quality (higher) vs single-image latency (lower)")
+    for r in front:
+        print(f"  trial {r['trial']:3d}  width {r['width']:3d} blocks {r['blocks']} size {r['size']} "
+              f"fonts {r['font_share']:.2f}  quality {r['quality']:.4f}  latency {r['latency_ms']:.3f} ms  "
+              f"{r['size_mb']:.1f} MB")
+    within = [r for r in front if r["latency_ms"] <= args.budget_ms]
+    if within:
+        best = max(within, key=lambda r: r["quality"])
+        print(f"best within {args.budget_ms} ms: trial {best['trial']} (quality {best['quality']:.4f}, "
+              f"{best['latency_ms']:.3f} ms)")
+    (args.out / "front.json").write_text(json.dumps({"front": front, "trials": rows}, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,39 @@
+"""The architecture search runs a tiny trial end to end: train, export, measure, Pareto front."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch", reason="the search needs the 'train' extra (torch)")
+pytest.importorskip("optuna", reason="the search needs the 'train' extra (optuna)")
+
+from models import search
+
+
+def test_a_tiny_search_trains_exports_and_reports_its_front(tmp_path: Path, synthetic_omniglot: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    from models import data
+
+    monkeypatch.setattr(data, "CACHE_DIR", tmp_path / "cache")
+    monkeypatch.setattr(search, "SPACE", {"width": [8], "blocks": [3, 4], "size": [32], "font_share": [0.0]})
+    out = tmp_path / "search"
+    args = ["--out", str(out), "--data", str(synthetic_omniglot), "--trials", "2", "--episodes", "4",
+            "--ways", "8", "--queries", "3", "--threads", "1"]
+    search.main(args)
+    report = json.loads((out / "front.json").read_text())
+    assert len(report["trials"]) == 2 and report["front"]
+    for row in report["trials"]:
+        assert 0 <= row["quality"] <= 1 and row["latency_ms"] > 0
+        assert (out / f"trial-{row['trial']:03d}" / "encoder.onnx").is_file()
+    # the study is kept: asking for the same number of trials again trains nothing more
+    search.main(args)
+    assert len(json.loads((out / "front.json").read_text())["trials"]) == 2
+
+
+def test_pareto_front() -> None:
+    rows = [{"quality": 0.9, "latency_ms": 1.0}, {"quality": 0.8, "latency_ms": 2.0},
+            {"quality": 0.95, "latency_ms": 3.0}, {"quality": 0.7, "latency_ms": 0.5}]
+    assert search.pareto_front(rows) == [rows[3], rows[0], rows[2]]
