@@ -212,3 +212,23 @@ def test_training_mixes_font_episodes(tmp_path: Path, synthetic_omniglot: Path,
 
     state = torch.load(run / "last.pt", weights_only=False)
     assert state["episode"] == 10 and state["config"]["fonts"]["characters"] == 10
+    # the kept checkpoint was chosen on the validation families too
+    assert 0.0 <= state["val"]["fonts_20w1s"] <= 1.0
+
+
+def test_font_validation_episodes_cross_typefaces() -> None:
+    from models.data import GlyphSet
+    from models.train import font_episodes
+
+    # 6 characters of one script in 3 families, 2 items each
+    label = np.repeat(np.arange(6), 6)
+    drawer = np.tile(np.repeat(np.arange(3), 2), 6)
+    names = [f"font:latin/U+{0x41 + c:04X}" for c in range(6)]
+    glyphs = GlyphSet(np.zeros((36, 4, 4), np.float16), label, drawer, names)
+    episodes = font_episodes(glyphs, 20, 30, seed=0, queries=4)
+    assert len(episodes) == 30
+    for support, query in episodes:
+        assert len(support) == 6 and len(query) == 24  # the ways shrink to what the script has
+        for j, s in enumerate(support):
+            q = query[4 * j : 4 * j + 4]
+            assert (label[q] == label[s]).all() and (drawer[q] != drawer[s]).all()
