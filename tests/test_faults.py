@@ -190,6 +190,17 @@ def _children_of(pid: int) -> set[int]:
     return found
 
 
+def _catches(pid: int, sig: int) -> bool:
+    """Whether process ``pid`` has installed a handler for ``sig`` (its ``SigCgt`` mask in /proc)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("SigCgt:"):
+                return bool(int(line.split()[1], 16) >> (sig - 1) & 1)
+    except OSError:
+        pass
+    return False
+
+
 def _alive(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
@@ -250,7 +261,13 @@ def test_sigterm_stops_labeling_in_this_process_too(big_folder: tuple[Path, Path
     proc = subprocess.Popen([sys.executable, "-m", "protoglyph", "label", str(folder), "--examples", str(examples),
                              "--out", str(tmp_path / "out.csv"), "--jobs", "1"], cwd=REPO,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    time.sleep(2.0)  # start-up, then inside the 4,000 files
+    # Start-up (imports, the model) takes long on a loaded machine: wait until the command
+    # handles SIGTERM, then a little more to be inside the 4,000 files.
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None and not _catches(proc.pid, signal.SIGTERM):
+        time.sleep(0.05)
+    assert proc.poll() is None, "the command ended before it could be stopped"
+    time.sleep(0.5)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 143, err.decode()
