@@ -36,6 +36,7 @@ Embeddings are cached per model weights under ``$TMPDIR/protoglyph-calibration``
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import json
 import math
@@ -58,6 +59,7 @@ from protoglyph.core.classifier import (
     OPEN_SET_KEYS,
     TEMPERATURE_KEY,
     TEMPERATURE_RANGE,
+    TYPICAL_SPREAD_KEY,
     Calibration,
     FewShotClassifier,
     OpenSetTerm,
@@ -137,9 +139,10 @@ def split_embeddings_and_alphabets(split: str, session: EncoderSession, folder: 
 
 
 def sample_episodes(emb: np.ndarray, labels: np.ndarray, ways: int, shots: int, count: int,
-                    seed: int) -> list[Episode]:
+                    seed: int, typical_spread: float | None = None) -> list[Episode]:
     """``count`` open-set episodes of one task (``ways`` or ``shots`` 0: mixed), through the
-    app's :class:`FewShotClassifier` (distances and default threshold)."""
+    app's :class:`FewShotClassifier` (distances and default threshold; ``typical_spread``: the
+    model's own, as ``--typical-spread`` stores it)."""
     rng = np.random.default_rng(seed)
     samplers: dict[int, EpisodeSampler] = {}
     episodes = []
@@ -150,7 +153,7 @@ def sample_episodes(emb: np.ndarray, labels: np.ndarray, ways: int, shots: int, 
             samplers[n] = EpisodeSampler(labels, 2 * n, k_max, QUERIES)
         support, query = samplers[n].sample(rng)
         per_class = support.reshape(2 * n, k_max)[:n]
-        clf = FewShotClassifier(emb.shape[1])
+        clf = FewShotClassifier(emb.shape[1], calibration=_spread_only(typical_spread))
         for j, items in enumerate(per_class):
             k = shots or int(rng.integers(MIXED_SHOTS[0], MIXED_SHOTS[1] + 1))
             clf.add_examples(j, emb[items[:k]])
@@ -337,15 +340,32 @@ def calibration_figures(episodes: Sequence[Episode], calibration: Calibration | 
             "accuracy": round(float(pooled[:, 2].sum() / pooled[:, 0].sum()), 5), "reliability": table}
 
 
+def _spread_only(typical_spread: float | None) -> Calibration | None:
+    """A calibration that only sets the default threshold's typical spread (or none)."""
+    return None if typical_spread is None else Calibration(1.0, typical_spread=typical_spread)
+
+
+def measure_typical_spread(emb: np.ndarray, labels: np.ndarray) -> float:
+    """The encoder's ``s²``: per character, ``Σ‖x − mean‖² / (k − 1)`` of its drawings, averaged
+    over characters (what ``threshold.TYPICAL_SPREAD`` is for the shipped encoder)."""
+    values = []
+    for c in np.unique(labels):
+        x = emb[labels == c].astype(np.float64)
+        if len(x) > 1:
+            values.append(float(((x - x.mean(0)) ** 2).sum() / (len(x) - 1)))
+    return float(np.mean(values))
+
+
 def folder_results(emb: np.ndarray, support: np.ndarray, folder: np.ndarray,
-                   calibration: Calibration | None, temperature: float) -> BatchResults:
+                   calibration: Calibration | None, temperature: float,
+                   typical_spread: float | None = None) -> BatchResults:
     """:class:`BatchResults` of a folder of ``(n,)`` items for ``(classes, shots)`` support items,
     as the app labels it (float16 embeddings, the default threshold)."""
     n = len(folder)
     table = BatchTable(Path("folder"), [f"{i:05d}.png" for i in range(n)], np.zeros(n, np.int64),
                        np.zeros(n, np.int64), emb[folder].astype(np.float16), np.full(n, DONE, np.int8),
                        np.zeros(n, np.int8), np.full(n, -1, np.int64), np.full(n, -1, np.int64))
-    clf = FewShotClassifier(emb.shape[1], temperature)
+    clf = FewShotClassifier(emb.shape[1], temperature, calibration=_spread_only(typical_spread))
     for j, items in enumerate(support):
         clf.add_examples(j, emb[items])
     results = BatchResults(table, temperature, calibration)
@@ -376,7 +396,7 @@ def ordering_figures(emb: np.ndarray, labels: np.ndarray, calibration: Calibrati
         items, truth = query[shuffle], truth[shuffle]
         front_size = math.ceil(FRONT * len(items))
         for name, cal in (("before", None), ("after", calibration)):
-            results = folder_results(emb, per_class, items, cal, temperature)
+            results = folder_results(emb, per_class, items, cal, temperature, calibration.typical_spread)
             front = np.zeros(len(items), bool)
             front[results.order("least certain first")[:front_size]] = True
             for kind, wrong in (("nearest", results.best != truth), ("label", results.labels() != truth)):
@@ -400,7 +420,7 @@ def measure(emb: np.ndarray, labels: np.ndarray, calibration: Calibration, tempe
     """Every calibration figure of one split (see the module docstring)."""
     out: dict[str, Any] = {}
     for key, ways, shots in TASKS:
-        eps = sample_episodes(emb, labels, ways, shots, episodes, seed)
+        eps = sample_episodes(emb, labels, ways, shots, episodes, seed, calibration.typical_spread)
         out[key] = {
             "before": calibration_figures(eps, None, temperature),
             "after": calibration_figures(eps, calibration, temperature),
@@ -486,7 +506,7 @@ def read_calibration_json(path: Path) -> dict[str, str]:
     data = json.loads(path.read_text())
     if not isinstance(data, dict):
         raise ValueError(f"{path}: not a JSON object")
-    keys = (TEMPERATURE_KEY, *OPEN_SET_KEYS)
+    keys = (TEMPERATURE_KEY, *OPEN_SET_KEYS, TYPICAL_SPREAD_KEY)
     try:
         meta = {k: repr(float(data[k])) for k in keys if k in data}
     except (TypeError, ValueError):
@@ -508,7 +528,7 @@ def write_model_metadata(path: Path, meta: dict[str, str]) -> None:
 
     model = onnx.load(str(path))
     graph_before = model.graph.SerializeToString()
-    managed = {TEMPERATURE_KEY, *OPEN_SET_KEYS, FIT_KEY}
+    managed = {TEMPERATURE_KEY, *OPEN_SET_KEYS, TYPICAL_SPREAD_KEY, FIT_KEY}
     kept = [(p.key, p.value) for p in model.metadata_props if p.key not in managed]
     del model.metadata_props[:]
     for key, value in [*kept, *meta.items()]:
@@ -579,6 +599,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--out", type=Path, help="write the fitted values as JSON (for models.export --calibration)")
     p.add_argument("--write-model", type=Path, metavar="ONNX", help="rewrite this model's calibration metadata")
     p.add_argument("--no-evaluation", action="store_true", help="validation only (while developing)")
+    p.add_argument("--typical-spread", action="store_true",
+                   help="measure the model's own typical spread on the validation alphabets, fit with it "
+                        "and store it (for encoders other than 1.0.0)")
     p.add_argument("--cross-alphabets", action="store_true",
                    help="also compare the open-set term's forms across validation alphabets (about 2 min)")
     p.add_argument("--json", action="store_true", help="end with one JSON line of the results")
@@ -588,9 +611,10 @@ def main(argv: list[str] | None = None) -> None:
     folder = data_dir(args.data)
     temperature = session.info.temperature
     emb, labels, alphabets = split_embeddings_and_alphabets("validation", session, folder, args.cache)
-    fit_tasks = [sample_episodes(emb, labels, w, k, args.fit_episodes, args.seed + 100 + i)
+    spread = measure_typical_spread(emb, labels) if args.typical_spread else None
+    fit_tasks = [sample_episodes(emb, labels, w, k, args.fit_episodes, args.seed + 100 + i, spread)
                  for i, (_, w, k) in enumerate(TASKS)]
-    calibration = fit(fit_tasks, temperature)
+    calibration = dataclasses.replace(fit(fit_tasks, temperature), typical_spread=spread)
     t_fit = time.perf_counter()
     o = calibration.open_set
     assert o is not None
@@ -598,6 +622,8 @@ def main(argv: list[str] | None = None) -> None:
           f"({len(labels)} drawings, {labels.max() + 1} characters), {args.fit_episodes} episodes per task "
           f"({', '.join(k for k, _, _ in TASKS)}), {QUERIES} known + {QUERIES} unknown queries per class")
     print(f"  calibrated_temperature {calibration.temperature:.4f} (the model's: {temperature:g})")
+    if spread is not None:
+        print(f"  typical_spread {spread:.4f} (measured on the validation alphabets)")
     print(f"  p_unknown = sigmoid({o.scale:.4f} r {o.offset:+.4f} {o.log_classes:+.4f} ln N "
           f"{o.inverse_shots:+.4f} mean(1/k) {o.margin:+.4f} g {o.log_density:+.4f} ln(density/T)),")
     print("  r = nearest squared distance / T, g = 1 - nearest / second nearest, T the default threshold")

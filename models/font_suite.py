@@ -42,7 +42,7 @@ import numpy as np
 
 from models import fonts, glyph_augment
 from models.calibration import weights_digest
-from protoglyph.core.classifier import FewShotClassifier
+from protoglyph.core.classifier import Calibration, FewShotClassifier
 from protoglyph.core.encoder import EncoderSession
 
 #: Variants of every (character, validation family) glyph: index 0 clean, then scans, then
@@ -159,7 +159,7 @@ def domain_views(domain: str) -> tuple[int | list[int], int, bool]:
 
 
 def episode(pool: Pool, domain: str, ways: int, shots: int, rng: np.random.Generator,
-            index: dict[str, Any]) -> tuple[float, float, float] | None:
+            index: dict[str, Any], typical_spread: float | None = None) -> tuple[float, float, float] | None:
     """Accuracy, kept share of known queries and rejected share of unknowns of one episode
     (``None`` when the drawn script cannot make it)."""
     support_view, query_view, hand_queries = domain_views(domain)
@@ -183,7 +183,8 @@ def episode(pool: Pool, domain: str, ways: int, shots: int, rng: np.random.Gener
     unknown = [candidates[i] for i in picked[ways : 2 * ways]]
     if len(known) < ways:
         return None
-    clf = FewShotClassifier(pool.embeddings.shape[2])
+    clf = FewShotClassifier(pool.embeddings.shape[2], calibration=None if typical_spread is None
+                            else Calibration(1.0, typical_spread=typical_spread))  # the model's own, as in the app
     queries, truth = [], []
     for j, (_, support_ok, query_ok) in enumerate(known):
         if many_families:
@@ -237,9 +238,9 @@ def mean_ci(values: list[float]) -> tuple[float, float]:
     return float(a.mean()), float(1.96 * a.std(ddof=1) / math.sqrt(len(a))) if len(a) > 1 else 0.0
 
 
-def evaluate(pool: Pool, episodes: int, seed: int = 0) -> dict[str, Any]:
+def evaluate(pool: Pool, episodes: int, seed: int = 0, typical_spread: float | None = None) -> dict[str, Any]:
     """Every domain x task: accuracy, kept, rejected (mean and 95% half-width), episodes run,
-    and the scripts that could make the task."""
+    and the scripts that could make the task (``typical_spread``: the model's, if it has one)."""
     index = make_index(pool)
     out: dict[str, Any] = {}
     for domain in DOMAINS:
@@ -248,7 +249,8 @@ def evaluate(pool: Pool, episodes: int, seed: int = 0) -> dict[str, Any]:
             scripts_ok = []
             for s in index["scripts"]:  # which scripts can make it: try each a few times
                 sub = dict(index, scripts=[s])
-                if any(episode(pool, domain, ways, shots, np.random.default_rng([seed, i]), sub) for i in range(3)):
+                if any(episode(pool, domain, ways, shots, np.random.default_rng([seed, i]), sub, typical_spread)
+                       for i in range(3)):
                     scripts_ok.append(s)
             if not scripts_ok:
                 continue
@@ -257,7 +259,7 @@ def evaluate(pool: Pool, episodes: int, seed: int = 0) -> dict[str, Any]:
             tries = 0
             while len(rows) < episodes and tries < episodes * 5:
                 tries += 1
-                r = episode(pool, domain, ways, shots, rng, sub)
+                r = episode(pool, domain, ways, shots, rng, sub, typical_spread)
                 if r is not None:
                     rows.append(r)
             acc, kept, rej = (mean_ci([r[i] for r in rows]) for i in range(3))
@@ -295,7 +297,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{session.info.model_name} {session.info.model_version}: {len(pool.char):,} validation glyphs "
           f"({len(set(pool.char.tolist())):,} characters, {len(set(pool.family.tolist()))} families, "
           f"{len(set(pool.script.tolist()))} scripts) x {VARIANTS} variants")
-    results = evaluate(pool, args.episodes, args.seed)
+    results = evaluate(pool, args.episodes, args.seed, Calibration.from_model(session.info).typical_spread)
     print_results(results)
     print(f"all in {time.perf_counter() - t0:.0f} s")
     if args.json:

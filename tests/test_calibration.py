@@ -15,6 +15,7 @@ from protoglyph.core.batch_store import DONE, BatchTable
 from protoglyph.core.classifier import (
     OPEN_SET_KEYS,
     TEMPERATURE_KEY,
+    TYPICAL_SPREAD_KEY,
     Calibration,
     FewShotClassifier,
     OpenSetTerm,
@@ -23,7 +24,13 @@ from protoglyph.core.classifier import (
 )
 from protoglyph.core.encoder import EncoderSession
 from protoglyph.core.review import BatchResults
-from protoglyph.core.threshold import OpenSetReference, default_threshold, open_set_reference, prototype_density
+from protoglyph.core.threshold import (
+    TYPICAL_SPREAD,
+    OpenSetReference,
+    default_threshold,
+    open_set_reference,
+    prototype_density,
+)
 from tests.model_factory import make_encoder
 
 GOOD = {TEMPERATURE_KEY: "1.3", "unknown_scale": "7.0", "unknown_offset": "-8.5",
@@ -145,6 +152,34 @@ def test_bad_calibration_values_are_ignored(key: str, value: str) -> None:
         assert c.temperature == 0.9 and c.open_set == TERM  # the model's temperature; the term stands
     else:
         assert c.temperature == 1.3 and c.open_set is None  # the term goes as a whole
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "abc", "", "0", "-2", "1e9"])
+def test_a_bad_typical_spread_is_ignored_and_the_rest_stands(value: str) -> None:
+    c = Calibration.from_metadata(0.9, {**GOOD, TYPICAL_SPREAD_KEY: value})
+    assert c.ignored == (TYPICAL_SPREAD_KEY,) and c.typical_spread is None
+    assert c.temperature == 1.3 and c.open_set == TERM
+
+
+def test_a_models_own_typical_spread_sets_its_default_threshold() -> None:
+    own = Calibration.from_metadata(1.0, {**GOOD, TYPICAL_SPREAD_KEY: "7.0"})
+    assert own.typical_spread == 7.0 and Calibration.from_metadata(1.0, own.to_metadata()) == own
+    assert Calibration.from_metadata(1.0, GOOD).typical_spread is None  # 1.0.0's constant
+    thresholds = []
+    for calibration in (Calibration.from_metadata(1.0, GOOD), own):
+        clf = FewShotClassifier(2, 1.0, calibration=calibration)
+        clf.add_examples("a", np.array([[0.0, 0.0]]))
+        clf.add_examples("b", np.array([[9.0, 0.0]]))
+        thresholds.append(clf.default_threshold())
+    assert thresholds[1] == pytest.approx(thresholds[0] * 7.0 / TYPICAL_SPREAD)  # 1-shot: the prior alone
+    assert thresholds[0] == pytest.approx(default_threshold({"a": np.zeros(2), "b": np.array([9.0, 0.0])}))
+
+
+def test_measured_typical_spread_of_gaussian_classes() -> None:
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(200), 20)
+    emb = rng.normal(0, 5, (200, 8))[labels] + rng.normal(0, 0.5, (len(labels), 8))
+    assert cal.measure_typical_spread(emb, labels) == pytest.approx(8 * 0.25, rel=0.03)
 
 
 @pytest.mark.parametrize(("key", "value"), [(TEMPERATURE_KEY, "0"), (TEMPERATURE_KEY, "-1"),

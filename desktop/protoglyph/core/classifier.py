@@ -22,7 +22,7 @@ from typing import Protocol
 
 import numpy as np
 
-from protoglyph.core.threshold import OpenSetReference, reference_from_moments
+from protoglyph.core.threshold import TYPICAL_SPREAD, OpenSetReference, reference_from_moments
 
 
 def squared_distances(queries: np.ndarray, prototypes: np.ndarray) -> np.ndarray:
@@ -68,6 +68,12 @@ OPEN_SET_KEYS = ("unknown_scale", "unknown_offset", "unknown_log_classes", "unkn
 #: means more likely known) and every weight is an ordinary number, not one that saturates
 #: every probability to 0 or 1.
 TEMPERATURE_RANGE = (1e-3, 1e3)
+#: The encoder's typical spread ``s²`` of a class's drawings around their mean, which the
+#: default threshold starts from (``threshold.TYPICAL_SPREAD`` where a model has none): it
+#: belongs to the encoder, so an encoder other than 1.0.0 carries its own, measured on
+#: validation data (``python -m models.calibration --typical-spread``).
+TYPICAL_SPREAD_KEY = "typical_spread"
+SPREAD_RANGE = (1e-6, 1e6)
 SCALE_RANGE = (1e-3, 1e3)
 WEIGHT_LIMIT = 1e3
 
@@ -150,11 +156,14 @@ class Calibration:
         temperature: the softmax temperature (the fitted one, else the model's).
         open_set: the open-set term, or ``None`` (probabilities of the classes sum to 1).
         ignored: metadata keys that were present but unusable, for a message (never fatal).
+        typical_spread: the model's own typical spread for the default threshold, or ``None``
+            (``threshold.TYPICAL_SPREAD``).
     """
 
     temperature: float
     open_set: OpenSetTerm | None = None
     ignored: tuple[str, ...] = field(default=(), compare=False)
+    typical_spread: float | None = None
 
     @classmethod
     def from_metadata(cls, temperature: float, extra: Mapping[str, str]) -> Calibration:
@@ -179,7 +188,8 @@ class Calibration:
                 ignored.extend(k for k in present if k not in ignored)
             else:
                 open_set = OpenSetTerm(scale, offset, *(float(w) for w in weights if w is not None))
-        return cls(temperature if fitted is None else fitted, open_set, tuple(ignored))
+        spread = _number(extra, TYPICAL_SPREAD_KEY, SPREAD_RANGE, ignored)
+        return cls(temperature if fitted is None else fitted, open_set, tuple(ignored), spread)
 
     @classmethod
     def from_model(cls, info: _ModelInfoLike) -> Calibration:
@@ -193,6 +203,8 @@ class Calibration:
             o = self.open_set
             values = (o.scale, o.offset, o.log_classes, o.inverse_shots, o.margin, o.log_density)
             meta.update({k: repr(float(v)) for k, v in zip(OPEN_SET_KEYS, values, strict=True)})
+        if self.typical_spread is not None:
+            meta[TYPICAL_SPREAD_KEY] = repr(float(self.typical_spread))
         return meta
 
     def probabilities(self, distances: np.ndarray,
@@ -354,8 +366,10 @@ class FewShotClassifier:
             counts = self._counts[active]
             sums = self._sums[active]
             scatter = self._squares[active] - (sums * sums).sum(1) / np.maximum(counts, 1)
+            spread = None if self.calibration is None else self.calibration.typical_spread
             self._reference = reference_from_moments(float(np.maximum(scatter, 0.0).sum()), counts.tolist(),
-                                                     self._prototypes[active])
+                                                     self._prototypes[active],
+                                                     TYPICAL_SPREAD if spread is None else spread)
             self._reference_known = True
         return self._reference
 

@@ -84,8 +84,8 @@ def prototype_density(prototypes: np.ndarray) -> float | None:
     return float(np.maximum(np.median(d.min(1)), 0.0))
 
 
-def reference_from_moments(scatter: float, shots: Sequence[int],
-                           prototypes: np.ndarray | None = None) -> OpenSetReference | None:
+def reference_from_moments(scatter: float, shots: Sequence[int], prototypes: np.ndarray | None = None,
+                           typical_spread: float = TYPICAL_SPREAD) -> OpenSetReference | None:
     """The default threshold from a support set's summary, for code that keeps running sums.
 
     Args:
@@ -93,6 +93,8 @@ def reference_from_moments(scatter: float, shots: Sequence[int],
         shots: ``k_c`` of every class; classes with none are ignored.
         prototypes: ``(C, D)`` prototypes of the classes with examples, for ``density``
             (without them it is ``None``).
+        typical_spread: the encoder's ``s²`` before any examples (a model may carry its own,
+            ``classifier.TYPICAL_SPREAD_KEY``; :data:`TYPICAL_SPREAD` is the shipped encoder's).
     Returns:
         ``None`` when no class has examples.
     """
@@ -101,7 +103,7 @@ def reference_from_moments(scatter: float, shots: Sequence[int],
         return None
     degrees = sum(k - 1 for k in counts)
     mean_inverse = float(np.mean([1.0 / k for k in counts]))
-    spread = (PRIOR_WEIGHT * TYPICAL_SPREAD + max(float(scatter), 0.0)) / (PRIOR_WEIGHT + degrees)
+    spread = (PRIOR_WEIGHT * typical_spread + max(float(scatter), 0.0)) / (PRIOR_WEIGHT + degrees)
     density = None if prototypes is None else prototype_density(prototypes)
     return OpenSetReference(KEEP_FACTOR * spread * (1.0 + mean_inverse), mean_inverse, density)
 
