@@ -193,9 +193,8 @@ def episode(pool: Pool, domain: str, ways: int, shots: int, rng: np.random.Gener
             used = set(chosen)
         else:
             s = support_ok[int(rng.integers(len(support_ok)))]
-            views = support_view if isinstance(support_view, list) else [support_view]
-            clf.add_examples(j, pool.embeddings[s, views[:shots]] if len(views) >= shots
-                             else pool.embeddings[s, [views[0]] * shots])
+            views = support_view if isinstance(support_view, list) else [support_view]  # 1-shot clean: one view
+            clf.add_examples(j, pool.embeddings[s, views[:shots]])
             used = {s}
         others = [p for p in query_ok if p not in used]
         if not others:

@@ -325,8 +325,8 @@ class Face:
 
 
 def faces(package: str, folder: Path) -> list[Face]:
-    """Every regular-weight face of a package's fonts (bold, italic etc. too: they are typefaces
-    a user meets; each face is its own "family" entry only through its family name)."""
+    """Every face of a package's font files, bold and italic ones too (typefaces a user meets);
+    faces sharing a family name count as one family for the split."""
     from fontTools.ttLib import TTCollection, TTFont
 
     out = []
