@@ -22,7 +22,6 @@ from pathlib import Path
 
 import numpy as np
 
-from protoglyph.core import preprocess as pp
 from protoglyph.core.encoder import EncoderSession
 from protoglyph.core.shapes import SHAPES, draw_shape
 
@@ -47,7 +46,7 @@ def main(argv: list[str] | None = None) -> None:
     rng = np.random.default_rng(0)
     names = sorted(SHAPES)
     images = [draw_shape(names[i % len(names)], rng) for i in range(2048)]
-    inputs = pp.preprocess_batch(images, session.input_size)
+    inputs = session.preprocess(images)
     one = inputs[:1]
     for _ in range(50):
         session.embed_inputs(one)

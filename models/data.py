@@ -1,10 +1,11 @@
 """Omniglot as arrays for meta-training: every drawing through the app's own preprocessing.
 
-Each drawing is stored as the distance map of its normalised skeleton
-(:func:`protoglyph.core.preprocess.stroke_distance`), so training can redraw it with any pen
-radius and geometry jitter and get exactly what :func:`preprocess` gives with no jitter.
-Results are cached in ``.cache/`` (ignored by git), keyed by the zip's size and mtime and the
-preprocessing version.
+Each drawing is stored as its two glyph maps (:func:`protoglyph.core.preprocess.glyph_maps`:
+the distance to its normalised skeleton and the signed distance to its ink's edge), so
+training can redraw it for any preprocessing version with any pen radius, ink width and
+geometry jitter, and get exactly what :func:`encoder_inputs` gives with no jitter. Results
+are cached in ``.cache/`` (ignored by git), keyed by the zip's size and mtime and the
+version of the maps.
 """
 
 from __future__ import annotations
@@ -28,18 +29,24 @@ CACHE_DIR = Path(os.environ.get("PROTOGLYPH_CACHE_DIR") or REPO_ROOT / ".cache")
 MAX_DISTANCE = 8.0
 
 
+def maps_version(preprocess: str) -> str:
+    """What the stored maps of a preprocessing version are; part of every cache key."""
+    return f"maps-v1:{pp.WORK_SIZE}:{pp.GLYPH_BOX}:{pp.PREPROCESS_MIN_PEN_WIDTHS[preprocess]}"
+
+
 @dataclass
 class GlyphSet:
     """Drawings of one Omniglot zip, grouped by character.
 
     Attributes:
-        distance: ``(N, WORK_SIZE, WORK_SIZE)`` ``float16`` skeleton distance maps.
+        maps: ``(N, 2, WORK_SIZE, WORK_SIZE)`` ``float16``: skeleton distances (capped at
+            ``MAX_DISTANCE``) and signed ink distances.
         label: ``(N,)`` ``int64`` character index into ``characters``.
         drawer: ``(N,)`` ``int64`` drawer number 1..20.
         characters: character names ``"<Alphabet>/characterNN"``.
     """
 
-    distance: np.ndarray
+    maps: np.ndarray
     label: np.ndarray
     drawer: np.ndarray
     characters: list[str]
@@ -54,47 +61,59 @@ class GlyphSet:
         remap[chosen] = np.arange(len(chosen))
         rows = np.flatnonzero(remap[self.label] >= 0)
         return GlyphSet(
-            self.distance[rows],
+            self.maps[rows],
             remap[self.label[rows]],
             self.drawer[rows],
             [self.characters[i] for i in chosen],
         )
 
 
-def load(folder: Path, set_name: str, progress: bool = True) -> GlyphSet:
-    """All drawings of ``<folder>/<set_name>.zip`` as a :class:`GlyphSet` (cached)."""
+def load(folder: Path, set_name: str, progress: bool = True, preprocess: str = pp.PREPROCESS_VERSION) -> GlyphSet:
+    """All drawings of ``<folder>/<set_name>.zip`` as a :class:`GlyphSet` (cached), framed for ``preprocess``."""
     path = zip_path(folder, set_name)
     stat = path.stat()
     key = hashlib.sha1(
-        f"{path.name}:{stat.st_size}:{stat.st_mtime_ns}:{pp.PREPROCESS_VERSION}:{pp.WORK_SIZE}:{pp.GLYPH_BOX}".encode()
+        f"{path.name}:{stat.st_size}:{stat.st_mtime_ns}:{maps_version(preprocess)}".encode()
     ).hexdigest()[:16]
     cache = CACHE_DIR / f"{set_name}-{key}.npz"
     if cache.is_file():
-        with np.load(cache) as data:
-            return GlyphSet(data["distance"], data["label"], data["drawer"], list(data["characters"]))
+        return _read_cache(cache)
     drawings = list_drawings(path)
     characters, labels = character_labels(drawings)
-    distance = np.empty((len(drawings), pp.WORK_SIZE, pp.WORK_SIZE), dtype=np.float16)
+    maps = np.empty((len(drawings), 2, pp.WORK_SIZE, pp.WORK_SIZE), dtype=np.float16)
     chunk = 512
     for start in range(0, len(drawings), chunk):
         part = drawings[start : start + chunk]
-        skeletons = pp.skeletons(read_images(path, part))
-        for j, skeleton in enumerate(skeletons):
-            distance[start + j] = np.minimum(pp.stroke_distance(skeleton), MAX_DISTANCE)
+        maps[start : start + len(part)] = glyph_maps(read_images(path, part), preprocess)
         if progress:
             print(f"preprocessing {set_name}: {start + len(part)}/{len(drawings)}", flush=True)
     result = GlyphSet(
-        distance,
+        maps,
         labels,
         np.array([d.drawer for d in drawings], dtype=np.int64),
         characters,
     )
+    _write_cache(cache, result)
+    return result
+
+
+def glyph_maps(images: list, preprocess: str = pp.PREPROCESS_VERSION) -> np.ndarray:
+    """``(N, 2, WORK_SIZE, WORK_SIZE)`` ``float16`` maps of images, as :class:`GlyphSet` stores them."""
+    distance, signed = pp.glyph_maps(images, preprocess)
+    return np.stack([np.minimum(distance, MAX_DISTANCE), signed], axis=1).astype(np.float16)
+
+
+def _read_cache(cache: Path) -> GlyphSet:
+    with np.load(cache) as data:
+        return GlyphSet(data["maps"], data["label"], data["drawer"], list(data["characters"]))
+
+
+def _write_cache(cache: Path, result: GlyphSet) -> None:
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
     tmp = cache.with_suffix(".tmp.npz")
-    np.savez(tmp, distance=result.distance, label=result.label, drawer=result.drawer,
-             characters=np.array(characters))
+    np.savez(tmp, maps=result.maps, label=result.label, drawer=result.drawer,
+             characters=np.array(result.characters))
     tmp.replace(cache)
-    return result
 
 
 #: Each training glyph of the font corpus enters as its clean rendering and this many
@@ -110,7 +129,7 @@ FONT_FACES_PER_CHARACTER = 16
 
 def load_fonts(corpus_file: Path, split: str = "train", variants: int = FONT_VARIANTS,
                min_items: int = 6, faces_per_character: int = FONT_FACES_PER_CHARACTER,
-               progress: bool = True) -> GlyphSet:
+               progress: bool = True, preprocess: str = pp.PREPROCESS_VERSION) -> GlyphSet:
     """The font corpus's ``split`` families as a :class:`GlyphSet` (cached like :func:`load`).
 
     Args:
@@ -124,11 +143,10 @@ def load_fonts(corpus_file: Path, split: str = "train", variants: int = FONT_VAR
 
     stat = corpus_file.stat()
     key = hashlib.sha1(f"{corpus_file.name}:{stat.st_size}:{split}:{variants}:{min_items}:{faces_per_character}:"
-                       f"{pp.PREPROCESS_VERSION}:{pp.WORK_SIZE}:{pp.GLYPH_BOX}".encode()).hexdigest()[:16]
+                       f"{maps_version(preprocess)}".encode()).hexdigest()[:16]
     cache = CACHE_DIR / f"fonts-{split}-{key}.npz"
     if cache.is_file():
-        with np.load(cache) as data:
-            return GlyphSet(data["distance"], data["label"], data["drawer"], list(data["characters"]))
+        return _read_cache(cache)
     corpus = fonts.load(corpus_file)
     rows = corpus.rows(split)
     order = np.random.default_rng(11).permutation(len(rows))
@@ -146,7 +164,7 @@ def load_fonts(corpus_file: Path, split: str = "train", variants: int = FONT_VAR
     remap[kept] = np.arange(len(kept))
     makers = (glyph_augment.scan, glyph_augment.handwriting, glyph_augment.weight)
     n = len(rows) * (1 + variants)
-    distance = np.empty((n, pp.WORK_SIZE, pp.WORK_SIZE), dtype=np.float16)
+    maps = np.empty((n, 2, pp.WORK_SIZE, pp.WORK_SIZE), dtype=np.float16)
     label = np.repeat(remap[corpus.label[rows]], 1 + variants)
     drawer = np.repeat(corpus.family[rows], 1 + variants)
     chunk = 256
@@ -157,15 +175,11 @@ def load_fonts(corpus_file: Path, split: str = "train", variants: int = FONT_VAR
             image = corpus.images[r]
             images.append(image)
             images.extend(makers[v % len(makers)](image, rng) for v in range(variants))
-        for j, skeleton in enumerate(pp.skeletons(images)):
-            distance[start * (1 + variants) + j] = np.minimum(pp.stroke_distance(skeleton), MAX_DISTANCE)
+        at = start * (1 + variants)
+        maps[at : at + len(images)] = glyph_maps(images, preprocess)
         if progress and (start // chunk) % 40 == 0:
             print(f"preprocessing fonts ({split}): {start + len(images) // (1 + variants):,}/{len(rows):,} glyphs",
                   flush=True)
-    result = GlyphSet(distance, label, drawer, [f"font:{corpus.characters[c]}" for c in kept])
-    CACHE_DIR.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_suffix(".tmp.npz")
-    np.savez(tmp, distance=result.distance, label=result.label, drawer=result.drawer,
-             characters=np.array(result.characters))
-    tmp.replace(cache)
+    result = GlyphSet(maps, label, drawer, [f"font:{corpus.characters[c]}" for c in kept])
+    _write_cache(cache, result)
     return result

@@ -4,7 +4,7 @@
                             [--out PATH] [--accuracy results.json] [--calibration FILE.json]
 
 One checkpoint exports that encoder; several export their ensemble (see :class:`Ensemble`).
-Writes the graph (input ``image`` ``(N, 1, S, S)``, normalised; output ``embedding`` ``(N, D)``)
+Writes the graph (input ``image`` ``(N, C, S, S)``, normalised; output ``embedding`` ``(N, D)``)
 with the ``metadata_props`` that :class:`protoglyph.core.encoder.EncoderSession` reads, checks it
 with ``onnx.checker``, and verifies that onnxruntime reproduces PyTorch's embeddings within 1e-4.
 ``--accuracy`` records the evaluation table (from ``python -m models.evaluate --json``);
@@ -39,10 +39,16 @@ MODEL_NAME = "protoglyph-omniglot-protonet"
 TOLERANCE = 1e-4
 
 
+def preprocess_of(state: dict[str, Any]) -> str:
+    """The preprocessing a checkpoint was trained with (checkpoints before versions were chosen: skeleton-v2)."""
+    return str(state["config"].get("preprocess", "skeleton-v2"))
+
+
 def load_encoder(checkpoint: Path) -> tuple[Encoder, dict[str, Any]]:
     """The trained encoder (in eval mode) and the checkpoint's state."""
     state = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    encoder = Encoder(state["config"]["width"], state["config"].get("blocks", 4))
+    config = state["config"]
+    encoder = Encoder(config["width"], config.get("blocks", 4), len(pp.channels(preprocess_of(state))))
     encoder.load_state_dict(state["encoder"])
     return encoder.eval(), state
 
@@ -73,6 +79,8 @@ def load_model(checkpoints: list[Path]) -> tuple[nn.Module, list[dict[str, Any]]
         for key in ("size", "mean", "std", "validation_alphabets"):
             if state["config"][key] != first[key]:
                 raise SystemExit(f"checkpoints disagree on {key}: they cannot form one ensemble")
+        if preprocess_of(state) != preprocess_of(states[0]):
+            raise SystemExit("checkpoints disagree on preprocess: they cannot form one ensemble")
     if len(loaded) == 1:
         return loaded[0][0], states, float(states[0]["temperature"])
     return Ensemble([m for m, _ in loaded], [float(s["temperature"]) for s in states]).eval(), states, 1.0
@@ -82,14 +90,14 @@ def metadata(states: list[dict[str, Any]], embedding_size: int, temperature: flo
              accuracy: dict[str, Any] | None, calibration: dict[str, str] | None = None) -> dict[str, str]:
     """The ``metadata_props``; ``calibration`` adds the keys of ``models.calibration.read_calibration_json``."""
     config = states[0]["config"]
-    recipe_keys = ("ways", "shots", "queries", "size", "width", "blocks", "lr", "lr_step", "rotations", "jitter",
-                   "seed", "fonts")
+    recipe_keys = ("ways", "shots", "queries", "size", "width", "blocks", "preprocess", "lr", "lr_step",
+                   "rotations", "jitter", "seed", "fonts")
     meta = {
         "format": enc.MODEL_FORMAT,
         "model_name": MODEL_NAME,
         "model_version": version,
         "input_size": str(config["size"]),
-        "preprocess": pp.PREPROCESS_VERSION,
+        "preprocess": preprocess_of(states[0]),
         "norm_mean": repr(float(config["mean"])),
         "norm_std": repr(float(config["std"])),
         "embedding_size": str(embedding_size),
@@ -121,7 +129,8 @@ def export(checkpoints: list[Path], out: Path, version: str, accuracy: dict[str,
     model, states, temperature = load_model(checkpoints)
     size = int(states[0]["config"]["size"])
     rng = np.random.default_rng(0)
-    probe = torch.from_numpy(rng.random((8, 1, size, size), dtype=np.float32) * 3 - 0.5)
+    channels = len(pp.channels(preprocess_of(states[0])))
+    probe = torch.from_numpy(rng.random((8, channels, size, size), dtype=np.float32) * 3 - 0.5)
     with torch.no_grad():
         expected = model(probe).numpy()
     fd, tmp_name = tempfile.mkstemp(suffix=".onnx", dir=out.parent)

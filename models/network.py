@@ -17,14 +17,14 @@ def conv_block(channels_in: int, channels_out: int) -> nn.Sequential:
 
 
 class Encoder(nn.Module):
-    """Four conv blocks (Snell et al.'s backbone) over a normalised ``(N, 1, S, S)`` input.
+    """Four conv blocks (Snell et al.'s backbone) over a normalised ``(N, C, S, S)`` input.
 
     The output is the flattened feature map: ``(N, width * (S / 16) ** 2)`` ``float32``.
     """
 
-    def __init__(self, width: int = 64, blocks: int = 4) -> None:
+    def __init__(self, width: int = 64, blocks: int = 4, channels: int = 1) -> None:
         super().__init__()
-        layers = [conv_block(1, width)] + [conv_block(width, width) for _ in range(blocks - 1)]
+        layers = [conv_block(channels, width)] + [conv_block(width, width) for _ in range(blocks - 1)]
         self.body = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

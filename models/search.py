@@ -4,11 +4,13 @@
                             [--budget-ms 1.5] [--suite] [--device cpu|cuda]
 
 Each trial trains an encoder (``models.train``, shortened to ``--episodes``) with sampled
-width, depth, input side and share of font episodes, exports it to ONNX and scores it on
+width, depth, input side, preprocessing version (``protoglyph.core.preprocess``) and share of
+font episodes, exports it to ONNX and scores it on
 
 1. **quality**: the validation score the training keeps (Omniglot's validation alphabets:
    mean of 20-way 1-shot and 20-way 1-shot within one alphabet), and with ``--suite`` also the
-   font suite's printed and scanned 20-way 1-shot (``models.font_suite``; mean of the three);
+   font suite's printed, scanned and handwriting-like 20-way 1-shot (``models.font_suite``;
+   mean of the four);
 2. **latency**: the median time of one image through the app's preprocessing and
    ``EncoderSession`` on this machine (2 threads), measured right after the export.
 
@@ -37,6 +39,7 @@ SPACE: dict[str, list[Any]] = {
     "blocks": [3, 4],
     "size": [32, 64],
     "font_share": [0.0, 0.25, 0.5, 0.75],
+    "preprocess": ["skeleton-v2", "skeleton-ink-v1", "ink-v1"],
 }
 
 
@@ -68,7 +71,7 @@ def run_trial(params: dict[str, Any], out: Path, args: argparse.Namespace) -> di
             "--blocks", str(params["blocks"]), "--size", str(params["size"]), "--threads", str(args.threads),
             "--device", args.device, "--val-every", str(max(1, args.episodes // 4)),
             "--lr-step", str(max(1, args.episodes // 5)), "--ways", str(args.ways), "--queries", str(args.queries),
-            "--seed", str(args.seed)]
+            "--seed", str(args.seed), "--preprocess", str(params.get("preprocess", "skeleton-v2"))]
     if args.data:
         argv += ["--data", str(args.data)]
     if args.fonts and params["font_share"] > 0:
@@ -89,7 +92,7 @@ def run_trial(params: dict[str, Any], out: Path, args: argparse.Namespace) -> di
 
         pool = font_suite.build_pool(corpus, EncoderSession(model), font_suite.corpus_key(path), progress=False)
         results = font_suite.evaluate(pool, episodes=args.suite_episodes)
-        for key in ("printed/20w1s", "scanned/20w1s"):
+        for key in ("printed/20w1s", "scanned/20w1s", "handwriting-like/20w1s"):
             if key in results:
                 parts[key] = results[key]["accuracy"][0]
     quality = float(np.mean(list(parts.values())))
@@ -159,8 +162,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"\nPareto front ({len(front)} of {len(rows)} trials): quality (higher) vs single-image latency (lower)")
     for r in front:
         print(f"  trial {r['trial']:3d}  width {r['width']:3d} blocks {r['blocks']} size {r['size']} "
-              f"fonts {r['font_share']:.2f}  quality {r['quality']:.4f}  latency {r['latency_ms']:.3f} ms  "
-              f"{r['size_mb']:.1f} MB")
+              f"fonts {r['font_share']:.2f} {r.get('preprocess', 'skeleton-v2')}  quality {r['quality']:.4f}  "
+              f"latency {r['latency_ms']:.3f} ms  {r['size_mb']:.1f} MB")
     within = [r for r in front if r["latency_ms"] <= args.budget_ms]
     if within:
         best = max(within, key=lambda r: r["quality"])

@@ -30,6 +30,7 @@ from models.data import VALIDATION_ALPHABETS, GlyphSet, load, load_fonts
 from models.network import Encoder, ProtoLoss
 from models.omniglot import data_dir
 from models.sampler import EpisodeSampler
+from protoglyph.core import preprocess as pp
 from protoglyph.core.classifier import episode_accuracy
 
 ROTATIONS = 4
@@ -46,6 +47,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--size", type=int, default=32, help="encoder input side (divides 64)")
     p.add_argument("--width", type=int, default=64, help="channels of each conv block")
     p.add_argument("--blocks", type=int, default=4, help="conv blocks (each halves the side)")
+    p.add_argument("--preprocess", default=pp.PREPROCESS_VERSION, choices=sorted(pp.PREPROCESS_CHANNELS),
+                   help="preprocessing version (protoglyph.core.preprocess), recorded in the model")
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--lr-step", type=int, default=2400, help="halve the learning rate every N episodes")
     p.add_argument("--no-jitter", action="store_true", help="train on plain preprocessed images")
@@ -63,13 +66,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def gather(data: GlyphSet, items: np.ndarray, rotations: int) -> torch.Tensor:
-    """Distance maps of virtual items ``drawing * rotations + k`` (k quarter turns)."""
-    maps = torch.from_numpy(data.distance[items // rotations].astype(np.float32))
+    """Glyph maps ``(n, 2, W, W)`` of virtual items ``drawing * rotations + k`` (k quarter turns)."""
+    maps = torch.from_numpy(data.maps[items // rotations].astype(np.float32))
     turns = torch.from_numpy(items % rotations)
     for k in range(1, rotations):
         chosen = turns == k
         if chosen.any():
-            maps[chosen] = torch.rot90(maps[chosen], k, dims=(1, 2))
+            maps[chosen] = torch.rot90(maps[chosen], k, dims=(2, 3))
     return maps
 
 
@@ -113,8 +116,9 @@ class Validator:
     """Few-shot accuracy on the held-out background alphabets, through the core classifier; with
     ``fonts`` (the corpus's validation families), also cross-typeface 20-way 1-shot on them."""
 
-    def __init__(self, data: GlyphSet, size: int, episodes: int = 300, fonts: GlyphSet | None = None) -> None:
-        self.data, self.size, self.fonts = data, size, fonts
+    def __init__(self, data: GlyphSet, size: int, episodes: int = 300, fonts: GlyphSet | None = None,
+                 preprocess: str = pp.PREPROCESS_VERSION) -> None:
+        self.data, self.size, self.fonts, self.preprocess = data, size, fonts, preprocess
         self.font_tasks = [] if fonts is None else font_episodes(fonts, 20, episodes, 4321)
         alphabets = np.array([data.alphabet_of(c) for c in range(len(data.characters))])
         rng = np.random.default_rng(1234)
@@ -130,8 +134,8 @@ class Validator:
     def _embed(self, data: GlyphSet, encoder: torch.nn.Module, mean: float, std: float, device: str) -> np.ndarray:
         chunks = []
         for start in range(0, len(data.label), 1024):
-            maps = torch.from_numpy(data.distance[start : start + 1024].astype(np.float32)).to(device)
-            x = (augment.render(maps, self.size) - mean) / std
+            maps = torch.from_numpy(data.maps[start : start + 1024].astype(np.float32)).to(device)
+            x = (augment.render(maps, self.size, preprocess=self.preprocess) - mean) / std
             chunks.append(encoder(x).cpu().numpy())
         return np.concatenate(chunks)
 
@@ -167,7 +171,7 @@ def main(argv: list[str] | None = None) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     device = args.device
 
-    background = load(data_dir(args.data), "images_background")
+    background = load(data_dir(args.data), "images_background", preprocess=args.preprocess)
     held_out = set(VALIDATION_ALPHABETS)
     train, val = background.subset(held_out, keep=False), background.subset(held_out, keep=True)
     rotations = 1 if args.no_rotations else ROTATIONS
@@ -178,7 +182,7 @@ def main(argv: list[str] | None = None) -> None:
 
     font_data, font_sampler, within_script = None, None, None
     if args.fonts:
-        font_data = load_fonts(args.fonts)
+        font_data = load_fonts(args.fonts, preprocess=args.preprocess)
         # no rotations as extra classes: a turned b is a q. Half the font episodes stay within
         # one script (the scripts with enough characters): telling a script's letters apart is
         # the hard part, and what users ask of it.
@@ -192,19 +196,20 @@ def main(argv: list[str] | None = None) -> None:
             within_script = None
         print(f"fonts: {len(font_data.characters)} characters, {len(font_data.label)} items "
               f"({args.font_share:.0%} of episodes)", flush=True)
-    plain = augment.render(torch.from_numpy(train.distance[::7].astype(np.float32)), args.size)
+    plain = augment.render(torch.from_numpy(train.maps[::7].astype(np.float32)), args.size, preprocess=args.preprocess)
     mean, std = float(plain.mean()), float(plain.std())
     jitter = augment.NO_JITTER if args.no_jitter else augment.Jitter()
     # channels_last makes the convolutions about 20% faster on the CPU.
-    encoder = Encoder(args.width, args.blocks).to(device, memory_format=torch.channels_last)
+    encoder = Encoder(args.width, args.blocks, len(pp.channels(args.preprocess))).to(
+        device, memory_format=torch.channels_last)
     loss_fn = ProtoLoss(learn_scale=not args.fixed_scale).to(device)
     optimizer = torch.optim.Adam(list(encoder.parameters()) + list(loss_fn.parameters()), lr=args.lr)
     schedule = torch.optim.lr_scheduler.StepLR(optimizer, step_size=args.lr_step, gamma=0.5)
     font_val = None
     if args.fonts:
         # each glyph clean and as a scan; any character of two families can make an episode
-        font_val = load_fonts(args.fonts, split="validation", variants=1, min_items=2)
-    validator = Validator(val, args.size, fonts=font_val)
+        font_val = load_fonts(args.fonts, split="validation", variants=1, min_items=2, preprocess=args.preprocess)
+    validator = Validator(val, args.size, fonts=font_val, preprocess=args.preprocess)
     rng = np.random.default_rng(args.seed)
     gen = torch.Generator(device=device).manual_seed(args.seed)
     start, best = 0, -1.0
@@ -238,7 +243,7 @@ def main(argv: list[str] | None = None) -> None:
         else:
             support, query = sampler.sample(rng)
             maps = gather(train, np.concatenate([support, query]), rotations).to(device)
-        x = (augment.render(maps, args.size, jitter, gen) - mean) / std
+        x = (augment.render(maps, args.size, jitter, gen, args.preprocess) - mean) / std
         emb = encoder(x.contiguous(memory_format=torch.channels_last))
         loss, acc = loss_fn(emb[: len(support)], support_labels, emb[len(support) :], query_labels, ways)
         optimizer.zero_grad(set_to_none=True)

@@ -18,7 +18,8 @@ def test_a_tiny_search_trains_exports_and_reports_its_front(tmp_path: Path, synt
     from models import data
 
     monkeypatch.setattr(data, "CACHE_DIR", tmp_path / "cache")
-    monkeypatch.setattr(search, "SPACE", {"width": [8], "blocks": [3, 4], "size": [32], "font_share": [0.0]})
+    monkeypatch.setattr(search, "SPACE", {"width": [8], "blocks": [3, 4], "size": [32], "font_share": [0.0],
+                                          "preprocess": ["skeleton-ink-v1"]})
     out = tmp_path / "search"
     args = ["--out", str(out), "--data", str(synthetic_omniglot), "--trials", "2", "--episodes", "4",
             "--ways", "8", "--queries", "3", "--threads", "1"]
@@ -28,6 +29,7 @@ def test_a_tiny_search_trains_exports_and_reports_its_front(tmp_path: Path, synt
     for row in report["trials"]:
         assert 0 <= row["quality"] <= 1 and row["latency_ms"] > 0
         assert (out / f"trial-{row['trial']:03d}" / "encoder.onnx").is_file()
+        assert row["preprocess"] == "skeleton-ink-v1"
     # the study is kept: asking for the same number of trials again trains nothing more
     search.main(args)
     assert len(json.loads((out / "front.json").read_text())["trials"]) == 2

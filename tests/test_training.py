@@ -44,19 +44,62 @@ def test_export_metadata_and_torch_onnx_agreement(tiny_model: Path, tiny_run: Pa
     images = [synthetic_character("star", v, k) for v in range(3) for k in range(1, 4)]
     got = session.embed_images(images)
     encoder, state = export.load_encoder(tiny_run / "best.pt")
-    x = (pp.preprocess_batch(images, session.input_size) - state["config"]["mean"]) / state["config"]["std"]
+    x = (session.preprocess(images) - state["config"]["mean"]) / state["config"]["std"]
     with torch.no_grad():
-        expected = encoder(torch.from_numpy(x[:, None].astype(np.float32))).numpy()
+        expected = encoder(torch.from_numpy(x.astype(np.float32))).numpy()
     assert np.abs(got - expected).max() < 1e-4
 
 
 def test_augment_without_jitter_is_the_app_preprocessing() -> None:
-    from models import augment
+    from models import augment, data
 
     image = synthetic_character("ring", 3, 1)
     skeleton = pp.skeletons([image])[0]
     distance = torch.from_numpy(pp.stroke_distance(skeleton))[None]
     np.testing.assert_allclose(augment.render(distance, pp.INPUT_SIZE)[0, 0].numpy(), pp.preprocess(image), atol=1e-5)
+    # every version, from the maps as training stores them (float16, capped distances)
+    images = [synthetic_character(name, 2, 4) for name in ("ring", "star", "cross")]
+    for version in pp.PREPROCESS_CHANNELS:
+        stored = torch.from_numpy(data.glyph_maps(images, version).astype(np.float32))
+        for size in (32, 64):
+            got = augment.render(stored, size, preprocess=version).numpy()
+            np.testing.assert_allclose(got, pp.encoder_inputs(images, size, version), atol=2e-3, err_msg=version)
+
+
+def test_ink_width_jitter_changes_only_the_ink_channel_width() -> None:
+    from models import augment, data
+
+    maps = data.glyph_maps([synthetic_character("ring", 1, 1)], "skeleton-ink-v1")
+    stored = torch.from_numpy(maps.astype(np.float32))
+    only_ink = augment.Jitter(pen_scale=(1.0, 1.0), rotation_deg=0.0, scale=(1.0, 1.0), shear=0.0, shift_px=0.0,
+                              ink_grow=(1.0, 1.0))
+    plain = augment.render(stored, 64, preprocess="skeleton-ink-v1")
+    wider = augment.render(stored, 64, only_ink, preprocess="skeleton-ink-v1")
+    np.testing.assert_allclose(wider[:, 0], plain[:, 0], atol=1e-4)  # an identity resampling
+    assert wider[:, 1].sum() > 1.3 * plain[:, 1].sum()
+
+
+def test_two_channel_model_trains_exports_and_agrees_with_onnx(synthetic_omniglot: Path, tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from models import data
+
+    monkeypatch.setattr(data, "CACHE_DIR", tmp_path / "cache")
+    run = tmp_path / "run"
+    train.main(["--data", str(synthetic_omniglot), "--out", str(run), "--episodes", "10", "--ways", "8",
+                "--queries", "3", "--val-every", "10", "--width", "16", "--threads", "1",
+                "--preprocess", "skeleton-ink-v1"])
+    out = tmp_path / "ink.onnx"
+    export.export([run / "best.pt"], out, version="0.0.1-test")
+    session = EncoderSession(out, threads=1)
+    assert session.info.preprocess == "skeleton-ink-v1" and session.channels == 2
+    images = [synthetic_character("star", v, k) for v in range(3) for k in range(1, 4)]
+    got = session.embed_images(images)
+    encoder, state = export.load_encoder(run / "best.pt")
+    inputs = pp.encoder_inputs(images, session.input_size, "skeleton-ink-v1")
+    x = (inputs - state["config"]["mean"]) / state["config"]["std"]
+    with torch.no_grad():
+        expected = encoder(torch.from_numpy(x.astype(np.float32))).numpy()
+    assert np.abs(got - expected).max() < 1e-4
 
 
 def test_evaluation_runs_through_the_app_path(tiny_model: Path, synthetic_omniglot: Path,

@@ -34,7 +34,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from protoglyph.core import preprocess as pp
 from protoglyph.core.encoder import EncoderSession
 from protoglyph.core.imagefile import (
     MAX_PIXELS,
@@ -151,12 +150,12 @@ def embed_chunk(session: EncoderSession, folder: str, chunk: Sequence[tuple[int,
         except Exception as exc:  # a decoder's own failure must not end the batch
             errors.append((index, f"could not be decoded ({type(exc).__name__}: {str(exc)[:200]})"))
     try:
-        inputs = pp.preprocess_batch(images, session.input_size)
+        inputs = session.preprocess(images)
     except MemoryError:  # under a worker's memory limit: find the image that does not fit
-        inputs, ok, errors = _preprocess_one_by_one(images, ok, errors, session.input_size)
+        inputs, ok, errors = _preprocess_one_by_one(images, ok, errors, session)
     # any() over the pixel axes, not a reshape to (n, -1): numpy cannot infer -1 when n is 0,
     # which is every chunk in which no file could be read at all.
-    blank = ~inputs.any(axis=(1, 2))
+    blank = ~inputs.any(axis=(1, 2, 3))
     errors.extend((ok[i], BLANK) for i in np.flatnonzero(blank))
     keep = np.flatnonzero(~blank)
     vectors = session.embed_inputs(inputs[keep]).astype(np.float16)
@@ -166,16 +165,17 @@ def embed_chunk(session: EncoderSession, folder: str, chunk: Sequence[tuple[int,
     return ChunkResult(np.asarray(ok, dtype=np.int64)[keep[fits]], vectors[fits], errors)
 
 
-def _preprocess_one_by_one(images: list[np.ndarray], ok: list[int], errors: list[tuple[int, str]], size: int
-                           ) -> tuple[np.ndarray, list[int], list[tuple[int, str]]]:
+def _preprocess_one_by_one(images: list[np.ndarray], ok: list[int], errors: list[tuple[int, str]],
+                           session: EncoderSession) -> tuple[np.ndarray, list[int], list[tuple[int, str]]]:
     kept, fitted = [], []
     for index, image in zip(ok, images, strict=True):
         try:
-            fitted.append(pp.preprocess_batch([image], size)[0])
+            fitted.append(session.preprocess([image])[0])
             kept.append(index)
         except MemoryError:
             errors.append((index, OUT_OF_MEMORY))
-    return np.asarray(fitted, np.float32).reshape(-1, size, size), kept, errors
+    size = session.input_size
+    return np.asarray(fitted, np.float32).reshape(-1, session.channels, size, size), kept, errors
 
 
 # -- worker processes -------------------------------------------------------------------

@@ -154,9 +154,10 @@ def read_info(metadata: dict[str, str], path: Path) -> ModelInfo:
         temperature=_finite_number(metadata, "temperature", path),
         extra={k: v for k, v in metadata.items() if k not in REQUIRED_KEYS},
     )
-    if info.preprocess != pp.PREPROCESS_VERSION:
-        raise ModelError(path, f"model expects preprocessing {_shown(info.preprocess)}, this app does "
-                               f"{pp.PREPROCESS_VERSION!r}")
+    if info.preprocess not in pp.PREPROCESS_CHANNELS:
+        raise ModelError(path, f"model expects preprocessing {_shown(info.preprocess)}, this app makes "
+                               f"{', '.join(map(repr, sorted(pp.PREPROCESS_CHANNELS)))}; "
+                               "install the Protoglyph version that made it")
     if info.distance != "squared_euclidean":
         raise ModelError(path, f"unsupported distance {_shown(info.distance)}")
     if info.input_size < 1 or pp.WORK_SIZE % info.input_size:
@@ -295,6 +296,19 @@ class EncoderSession:
     def embedding_size(self) -> int:
         return self.info.embedding_size
 
+    @property
+    def channels(self) -> int:
+        """Input channels of the model's preprocessing (1 for ``skeleton-v2``)."""
+        return len(pp.channels(self.info.preprocess))
+
+    def preprocess(self, images: Sequence[np.ndarray]) -> np.ndarray:
+        """The model's own preprocessing of images of any size, colour and polarity.
+
+        Returns:
+            ``(N, C, S, S)`` ``float32`` in [0, 1] for :meth:`embed_inputs`; a blank image is all zeros.
+        """
+        return pp.encoder_inputs(images, self.info.input_size, self.info.preprocess)
+
     def _check_signature(self) -> None:
         """The graph's declared input and output: names, float32, any batch size, sizes as the metadata says."""
         inputs = {i.name: i for i in self._session.get_inputs()}
@@ -307,8 +321,9 @@ class EncoderSession:
                 raise ModelError(self.path, f"{name!r} is {arg.type}, not tensor(float)")
         shape = inputs[INPUT_NAME].shape
         size = self.info.input_size
-        if len(shape) != 4 or list(shape[1:]) != [1, size, size]:
-            raise ModelError(self.path, f"input shape {shape} does not match input_size {size}")
+        if len(shape) != 4 or list(shape[1:]) != [self.channels, size, size]:
+            raise ModelError(self.path, f"input shape {shape} does not match input_size {size} and the "
+                                        f"{self.channels} channel(s) of preprocessing {self.info.preprocess!r}")
         out_shape = outputs[OUTPUT_NAME].shape
         if len(out_shape) != 2 or out_shape[1] != self.info.embedding_size:
             raise ModelError(self.path, f"output shape {out_shape} does not match embedding_size "
@@ -321,18 +336,18 @@ class EncoderSession:
         """Embed a blank input and a one-line one: cheap (two images), and it catches a graph that
         computes NaN or infinity (a broken export, a hand-edited constant) or another shape."""
         size = self.info.input_size
-        probe = np.zeros((2, size, size), np.float32)
-        probe[1, size // 2, size // 4 : size - size // 4] = 1.0
+        probe = np.zeros((2, self.channels, size, size), np.float32)
+        probe[1, :, size // 2, size // 4 : size - size // 4] = 1.0
         out = self.run_graph(self._normalised(probe))
         if not np.isfinite(out).all():
             raise ModelError(self.path, "produces NaN or infinite embeddings (for a blank and a one-line test "
                                         "input); the model is broken")
 
     def _normalised(self, inputs: np.ndarray) -> np.ndarray:
-        """``(N, S, S)`` inputs in [0, 1] to the graph's ``(N, 1, S, S)``, with the model's mean and std."""
+        """``(N, C, S, S)`` inputs in [0, 1] normalised with the model's mean and std."""
         scale = np.float32(1.0 / self.info.norm_std)
         shift = np.float32(self.info.norm_mean)
-        out: np.ndarray = ((inputs - shift) * scale)[:, None]
+        out: np.ndarray = (inputs - shift) * scale
         return out
 
     def embed_inputs(self, inputs: np.ndarray) -> np.ndarray:
@@ -342,17 +357,19 @@ class EncoderSession:
         of inference): a NaN that reached a prototype would make every probability NaN.
 
         Args:
-            inputs: ``(N, S, S)`` ``float32`` in [0, 1] from :func:`preprocess_batch`
-                (``S`` = ``input_size``); ``N`` may be 0.
+            inputs: ``(N, C, S, S)`` ``float32`` in [0, 1] from :meth:`preprocess` (``S`` =
+                ``input_size``, ``C`` = :attr:`channels`; ``(N, S, S)`` for one channel); ``N`` may be 0.
         Returns:
             ``(N, D)`` ``float32``, all finite.
         Raises:
             ModelError: the model computed a NaN or infinite embedding.
         """
         x = np.asarray(inputs, dtype=np.float32)
-        size = self.info.input_size
-        if x.ndim != 3 or x.shape[1:] != (size, size):
-            raise ValueError(f"expected (N, {size}, {size}) inputs, got shape {x.shape}")
+        size, c = self.info.input_size, self.channels
+        if c == 1 and x.ndim == 3:
+            x = x[:, None]
+        if x.ndim != 4 or x.shape[1:] != (c, size, size):
+            raise ValueError(f"expected (N, {c}, {size}, {size}) inputs, got shape {x.shape}")
         out = np.empty((x.shape[0], self.info.embedding_size), dtype=np.float32)
         for start in range(0, x.shape[0], self.batch_size):
             batch = self.run_graph(self._normalised(x[start : start + self.batch_size]))
@@ -365,18 +382,18 @@ class EncoderSession:
         return out
 
     def run_graph(self, batch: np.ndarray) -> np.ndarray:
-        """The raw graph: ``(N, 1, S, S)`` already-normalised ``float32`` to ``(N, D)``, unchecked values.
+        """The raw graph: ``(N, C, S, S)`` already-normalised ``float32`` to ``(N, D)``, unchecked values.
 
         For checks of the exported graph; the app uses :meth:`embed_inputs`.
 
         Raises:
-            ValueError: ``batch`` is not ``(N, 1, S, S)``.
+            ValueError: ``batch`` is not ``(N, C, S, S)``.
             ModelError: the graph failed to run, or returned another shape or type than declared.
         """
         x = np.asarray(batch, np.float32)
-        size = self.info.input_size
-        if x.ndim != 4 or x.shape[1:] != (1, size, size):
-            raise ValueError(f"expected (N, 1, {size}, {size}) inputs, got shape {x.shape}")
+        size, c = self.info.input_size, self.channels
+        if x.ndim != 4 or x.shape[1:] != (c, size, size):
+            raise ValueError(f"expected (N, {c}, {size}, {size}) inputs, got shape {x.shape}")
         try:
             out = self._session.run([OUTPUT_NAME], {INPUT_NAME: x})[0]
         except Exception as exc:  # onnxruntime's error types share no base class but Exception
@@ -394,4 +411,4 @@ class EncoderSession:
         Returns:
             ``(N, D)`` ``float32``.
         """
-        return self.embed_inputs(pp.preprocess_batch(images, self.info.input_size))
+        return self.embed_inputs(self.preprocess(images))

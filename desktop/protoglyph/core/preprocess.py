@@ -28,6 +28,18 @@ character is the *shape of its strokes*, so we remove everything else on purpose
 
 Images stay ``float32`` with ink = 1 on background = 0; the encoder session applies the
 model's own mean/std normalisation.
+
+**Versions.** A model names the preprocessing it was trained with in its metadata
+(``preprocess``), and :func:`encoder_inputs` makes exactly that, as ``(N, C, S, S)``:
+
+- ``skeleton-v2`` (encoder 1.0.0): one channel, the redrawn skeleton (steps 1-4).
+- ``skeleton-ink-v1``: the redrawn skeleton and, beside it, the glyph's own ink in the same
+  working frame (the working mask, antialiased at its edge and area-averaged). The skeleton
+  keeps a mouse line and a brush alike; the ink keeps what thinning throws away: separate
+  dots that a skeleton shrinks to specks, serifs thinner than the stems, filled against
+  outline shapes, bold against light. Training widens and narrows the ink by up to a pen
+  width so that the encoder learns which differences of width matter.
+- ``ink-v1``: the ink channel alone (measured as an option; see the model card).
 """
 
 from __future__ import annotations
@@ -39,6 +51,16 @@ import numpy as np
 
 #: Version of this preprocessing; recorded in the model's metadata and training caches.
 PREPROCESS_VERSION = "skeleton-v2"
+#: Every version this code can make, with its input channels in order.
+PREPROCESS_CHANNELS: dict[str, tuple[str, ...]] = {
+    "skeleton-v2": ("skeleton",),
+    "skeleton-ink-v1": ("skeleton", "ink"),
+    "ink-v1": ("ink",),
+}
+#: Per version, how many pen widths across a mark is scaled as if it were (see working_mask).
+#: With the ink kept, a solid shape (a filled disc, a bold digit) must keep its full size; the
+#: skeleton alone shrinks such marks so that a dot stays a dot.
+PREPROCESS_MIN_PEN_WIDTHS: dict[str, float] = {"skeleton-v2": 6.0, "skeleton-ink-v1": 1.5, "ink-v1": 1.5}
 #: Side of the square working raster on which glyphs are skeletonised (pixels).
 WORK_SIZE = 64
 #: Longer side of a glyph's bounding box inside the working raster (pixels).
@@ -49,6 +71,8 @@ PEN_RADIUS = 1.5
 MIN_PEN_WIDTHS = 6.0
 #: Default side of the encoder input (pixels); the model's metadata is authoritative.
 INPUT_SIZE = 32
+#: Signed distances to the ink's edge are kept within this many working pixels.
+MAX_INK_DISTANCE = 8.0
 #: Below this contrast (max - min of the grey image) an image counts as blank.
 MIN_CONTRAST = 0.08
 
@@ -102,11 +126,13 @@ def _as_float(image: np.ndarray) -> np.ndarray:
     raise ValueError(f"unsupported image dtype {arr.dtype}")
 
 
-def working_mask(ink: np.ndarray) -> np.ndarray:
+def working_mask(ink: np.ndarray, min_pen_widths: float = MIN_PEN_WIDTHS) -> np.ndarray:
     """Crop, centre and scale a glyph's ink into the working square.
 
     Args:
         ink: ``(H, W)`` ``float32`` ink map from :func:`ink_map`.
+        min_pen_widths: a mark is scaled as if it were at least this many pen widths across
+            (the version's value from ``PREPROCESS_MIN_PEN_WIDTHS``).
     Returns:
         ``(WORK_SIZE, WORK_SIZE)`` ``bool`` mask, all False for a blank image.
     """
@@ -125,7 +151,7 @@ def working_mask(ink: np.ndarray) -> np.ndarray:
     # stroke of width w, and hardly moved by blobs where strokes cross.
     inside = cv2.distanceTransform(np.pad(crop.astype(np.uint8), 1), cv2.DIST_L2, 3)
     pen_width = max(1.0, 4.0 * float(inside[inside > 0].mean()) - 2.0)
-    scale = GLYPH_BOX / max(h, w, MIN_PEN_WIDTHS * pen_width)
+    scale = GLYPH_BOX / max(h, w, min_pen_widths * pen_width)
     nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
     if scale < 1.0:
         small = cv2.resize(crop, (nw, nh), interpolation=cv2.INTER_AREA)
@@ -228,6 +254,105 @@ def render(distance: np.ndarray, size: int = INPUT_SIZE, pen_radius: float = PEN
     return cv2.resize(ink, (size, size), interpolation=cv2.INTER_AREA)
 
 
+def ink_distance(mask: np.ndarray) -> np.ndarray:
+    """Signed distance of every working pixel to the edge of the ink (positive inside).
+
+    Ink pixels next to the background hold +0.5, background pixels next to the ink -0.5, so
+    :func:`render_ink` with no growth gives back the mask; growing by ``g`` adds ``g``
+    working pixels of width on every side (negative: thinner).
+
+    Args:
+        mask: ``(WORK_SIZE, WORK_SIZE)`` ``bool`` from :func:`working_mask`.
+    Returns:
+        ``(WORK_SIZE, WORK_SIZE)`` ``float32`` in ``[-MAX_INK_DISTANCE, MAX_INK_DISTANCE]``;
+        ``-MAX_INK_DISTANCE`` everywhere if blank.
+    """
+    if not mask.any():
+        return np.full(mask.shape, -MAX_INK_DISTANCE, dtype=np.float32)
+    ink = mask.astype(np.uint8)
+    inside = cv2.distanceTransform(ink, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    outside = cv2.distanceTransform(1 - ink, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    signed = np.where(mask, inside - 0.5, 0.5 - outside)
+    return np.clip(signed, -MAX_INK_DISTANCE, MAX_INK_DISTANCE).astype(np.float32)
+
+
+def render_ink(signed: np.ndarray, size: int = INPUT_SIZE, grow: float = 0.0) -> np.ndarray:
+    """The ink channel: :func:`ink_distance` drawn with an antialiased edge, shrunk to the input size.
+
+    Returns:
+        ``(size, size)`` ``float32`` in [0, 1], ink = 1.
+    """
+    if WORK_SIZE % size:
+        raise ValueError(f"input size {size} must divide the working size {WORK_SIZE}")
+    ink = np.clip(signed + 0.5 + grow, 0.0, 1.0).astype(np.float32)
+    if size == WORK_SIZE:
+        return ink
+    return cv2.resize(ink, (size, size), interpolation=cv2.INTER_AREA)
+
+
+def _masks(images: Sequence[np.ndarray], version: str) -> np.ndarray:
+    channels(version)  # refuses an unknown version
+    rule = PREPROCESS_MIN_PEN_WIDTHS[version]
+    masks = np.zeros((len(images), WORK_SIZE, WORK_SIZE), dtype=bool)
+    for i, image in enumerate(images):
+        masks[i] = working_mask(ink_map(image), rule)
+    return masks
+
+
+def glyph_maps(images: Sequence[np.ndarray], version: str = PREPROCESS_VERSION) -> tuple[np.ndarray, np.ndarray]:
+    """What a version's channels are drawn from: skeleton distances and signed ink distances.
+
+    Training stores these and redraws them with jitter (``models/augment.py``).
+
+    Returns:
+        ``(N, WORK_SIZE, WORK_SIZE)`` ``float32`` twice: :func:`stroke_distance` of the
+        skeleton and :func:`ink_distance` of the working mask (framed by the version's rule).
+    """
+    masks = _masks(images, version)
+    skel = thin(masks)
+    distance = np.stack([stroke_distance(s) for s in skel]) if len(images) else np.zeros(masks.shape, np.float32)
+    signed = np.stack([ink_distance(m) for m in masks]) if len(images) else np.zeros(masks.shape, np.float32)
+    return distance, signed
+
+
+def channels(version: str) -> tuple[str, ...]:
+    """The input channels of a preprocessing version.
+
+    Raises:
+        ValueError: this code does not make ``version``.
+    """
+    try:
+        return PREPROCESS_CHANNELS[version]
+    except KeyError:
+        raise ValueError(f"unknown preprocessing {version!r}; this code makes "
+                         f"{', '.join(sorted(PREPROCESS_CHANNELS))}") from None
+
+
+def encoder_inputs(images: Sequence[np.ndarray], size: int = INPUT_SIZE,
+                   version: str = PREPROCESS_VERSION) -> np.ndarray:
+    """Encoder inputs of a preprocessing version (read it from the model's metadata).
+
+    Returns:
+        ``(N, C, size, size)`` ``float32`` in [0, 1], ``C`` = ``len(channels(version))``;
+        a blank image gives all zeros.
+    """
+    names = channels(version)
+    if version == "skeleton-v2":
+        return preprocess_batch(images, size)[:, None]
+    out = np.zeros((len(images), len(names), size, size), dtype=np.float32)
+    masks = _masks(images, version)
+    skel = thin(masks) if "skeleton" in names else masks
+    for i in range(len(images)):
+        if not masks[i].any():
+            continue
+        for c, name in enumerate(names):
+            if name == "skeleton":
+                out[i, c] = render(stroke_distance(skel[i]), size)
+            else:
+                out[i, c] = render_ink(ink_distance(masks[i]), size)
+    return out
+
+
 def skeletons(images: Sequence[np.ndarray]) -> np.ndarray:
     """Normalised glyph skeletons of many images (steps 1-3 of the module docstring).
 
@@ -243,7 +368,7 @@ def skeletons(images: Sequence[np.ndarray]) -> np.ndarray:
 
 
 def preprocess_batch(images: Sequence[np.ndarray], size: int = INPUT_SIZE) -> np.ndarray:
-    """Encoder inputs for many images of any size, colour and polarity.
+    """``skeleton-v2`` inputs for many images of any size, colour and polarity (one channel).
 
     Args:
         images: any number of images as accepted by :func:`ink_map`.
