@@ -56,7 +56,10 @@ from models.omniglot import data_dir
 from models.sampler import EpisodeSampler
 from protoglyph.core.batch_store import DONE, BatchTable
 from protoglyph.core.classifier import (
+    EFFECTIVE_SHOTS_KEY,
+    KEEP_FACTOR_KEY,
     OPEN_SET_KEYS,
+    SPREAD_FLOOR_KEY,
     TEMPERATURE_KEY,
     TEMPERATURE_RANGE,
     TYPICAL_SPREAD_KEY,
@@ -139,10 +142,10 @@ def split_embeddings_and_alphabets(split: str, session: EncoderSession, folder: 
 
 
 def sample_episodes(emb: np.ndarray, labels: np.ndarray, ways: int, shots: int, count: int,
-                    seed: int, typical_spread: float | None = None) -> list[Episode]:
+                    seed: int, rule: Calibration | None = None) -> list[Episode]:
     """``count`` open-set episodes of one task (``ways`` or ``shots`` 0: mixed), through the
-    app's :class:`FewShotClassifier` (distances and default threshold; ``typical_spread``: the
-    model's own, as ``--typical-spread`` stores it)."""
+    app's :class:`FewShotClassifier` (distances and default threshold; ``rule``: a calibration
+    whose threshold rule to use, the model's own, as ``--typical-spread`` and ``--rule`` store it)."""
     rng = np.random.default_rng(seed)
     samplers: dict[int, EpisodeSampler] = {}
     episodes = []
@@ -153,7 +156,7 @@ def sample_episodes(emb: np.ndarray, labels: np.ndarray, ways: int, shots: int, 
             samplers[n] = EpisodeSampler(labels, 2 * n, k_max, QUERIES)
         support, query = samplers[n].sample(rng)
         per_class = support.reshape(2 * n, k_max)[:n]
-        clf = FewShotClassifier(emb.shape[1], calibration=_spread_only(typical_spread))
+        clf = FewShotClassifier(emb.shape[1], calibration=_rule_only(rule))
         for j, items in enumerate(per_class):
             k = shots or int(rng.integers(MIXED_SHOTS[0], MIXED_SHOTS[1] + 1))
             clf.add_examples(j, emb[items[:k]])
@@ -340,9 +343,12 @@ def calibration_figures(episodes: Sequence[Episode], calibration: Calibration | 
             "accuracy": round(float(pooled[:, 2].sum() / pooled[:, 0].sum()), 5), "reliability": table}
 
 
-def _spread_only(typical_spread: float | None) -> Calibration | None:
-    """A calibration that only sets the default threshold's typical spread (or none)."""
-    return None if typical_spread is None else Calibration(1.0, typical_spread=typical_spread)
+def _rule_only(rule: Calibration | None) -> Calibration | None:
+    """A calibration that only sets the default threshold's rule, ``rule``'s (or none: encoder 1's)."""
+    if rule is None:
+        return None
+    return Calibration(1.0, typical_spread=rule.typical_spread, keep_factor=rule.keep_factor,
+                       spread_floor=rule.spread_floor, effective_shots=rule.effective_shots)
 
 
 def measure_typical_spread(emb: np.ndarray, labels: np.ndarray) -> float:
@@ -358,14 +364,14 @@ def measure_typical_spread(emb: np.ndarray, labels: np.ndarray) -> float:
 
 def folder_results(emb: np.ndarray, support: np.ndarray, folder: np.ndarray,
                    calibration: Calibration | None, temperature: float,
-                   typical_spread: float | None = None) -> BatchResults:
+                   rule: Calibration | None = None) -> BatchResults:
     """:class:`BatchResults` of a folder of ``(n,)`` items for ``(classes, shots)`` support items,
     as the app labels it (float16 embeddings, the default threshold)."""
     n = len(folder)
     table = BatchTable(Path("folder"), [f"{i:05d}.png" for i in range(n)], np.zeros(n, np.int64),
                        np.zeros(n, np.int64), emb[folder].astype(np.float16), np.full(n, DONE, np.int8),
                        np.zeros(n, np.int8), np.full(n, -1, np.int64), np.full(n, -1, np.int64))
-    clf = FewShotClassifier(emb.shape[1], temperature, calibration=_spread_only(typical_spread))
+    clf = FewShotClassifier(emb.shape[1], temperature, calibration=_rule_only(rule))
     for j, items in enumerate(support):
         clf.add_examples(j, emb[items])
     results = BatchResults(table, temperature, calibration)
@@ -396,7 +402,7 @@ def ordering_figures(emb: np.ndarray, labels: np.ndarray, calibration: Calibrati
         items, truth = query[shuffle], truth[shuffle]
         front_size = math.ceil(FRONT * len(items))
         for name, cal in (("before", None), ("after", calibration)):
-            results = folder_results(emb, per_class, items, cal, temperature, calibration.typical_spread)
+            results = folder_results(emb, per_class, items, cal, temperature, calibration)
             front = np.zeros(len(items), bool)
             front[results.order("least certain first")[:front_size]] = True
             for kind, wrong in (("nearest", results.best != truth), ("label", results.labels() != truth)):
@@ -420,7 +426,7 @@ def measure(emb: np.ndarray, labels: np.ndarray, calibration: Calibration, tempe
     """Every calibration figure of one split (see the module docstring)."""
     out: dict[str, Any] = {}
     for key, ways, shots in TASKS:
-        eps = sample_episodes(emb, labels, ways, shots, episodes, seed, calibration.typical_spread)
+        eps = sample_episodes(emb, labels, ways, shots, episodes, seed, calibration)
         out[key] = {
             "before": calibration_figures(eps, None, temperature),
             "after": calibration_figures(eps, calibration, temperature),
@@ -497,6 +503,19 @@ def calibration_json(calibration: Calibration, fit_line: str) -> dict[str, Any]:
     return meta
 
 
+def read_rule_json(path: Path) -> dict[str, str]:
+    """The threshold-rule keys of a ``models.open_set --fit --out`` file, checked as the app checks them."""
+    data = json.loads(path.read_text())
+    keys = (TYPICAL_SPREAD_KEY, KEEP_FACTOR_KEY, SPREAD_FLOOR_KEY, EFFECTIVE_SHOTS_KEY)
+    if not isinstance(data, dict) or TYPICAL_SPREAD_KEY not in data:
+        raise ValueError(f"{path}: not a threshold rule (no {TYPICAL_SPREAD_KEY})")
+    meta = {k: str(data[k]) for k in keys if k in data}
+    ignored = Calibration.from_metadata(1.0, meta).ignored
+    if ignored:
+        raise ValueError(f"{path}: unusable values for {', '.join(ignored)}")
+    return meta
+
+
 def read_calibration_json(path: Path) -> dict[str, str]:
     """The metadata keys of a ``--out`` file, checked as the app checks them.
 
@@ -506,11 +525,13 @@ def read_calibration_json(path: Path) -> dict[str, str]:
     data = json.loads(path.read_text())
     if not isinstance(data, dict):
         raise ValueError(f"{path}: not a JSON object")
-    keys = (TEMPERATURE_KEY, *OPEN_SET_KEYS, TYPICAL_SPREAD_KEY)
+    keys = (TEMPERATURE_KEY, *OPEN_SET_KEYS, TYPICAL_SPREAD_KEY, KEEP_FACTOR_KEY, SPREAD_FLOOR_KEY)
     try:
         meta = {k: repr(float(data[k])) for k in keys if k in data}
     except (TypeError, ValueError):
         raise ValueError(f"{path}: calibration values must be numbers") from None
+    if EFFECTIVE_SHOTS_KEY in data:
+        meta[EFFECTIVE_SHOTS_KEY] = "1" if data[EFFECTIVE_SHOTS_KEY] in (True, 1, "1") else "0"
     if TEMPERATURE_KEY not in meta or "unknown_scale" not in meta:
         raise ValueError(f"{path}: lacks {TEMPERATURE_KEY} or unknown_scale")
     calibration = Calibration.from_metadata(1.0, meta)
@@ -604,6 +625,8 @@ def main(argv: list[str] | None = None) -> None:
                         "and store it (for encoders other than 1.0.0)")
     p.add_argument("--cross-alphabets", action="store_true",
                    help="also compare the open-set term's forms across validation alphabets (about 2 min)")
+    p.add_argument("--rule", type=Path, metavar="RULE.json",
+                   help="the threshold rule to fit with (python -m models.open_set --domains --fit --out)")
     p.add_argument("--json", action="store_true", help="end with one JSON line of the results")
     args = p.parse_args(argv)
     t0 = time.perf_counter()
@@ -612,9 +635,18 @@ def main(argv: list[str] | None = None) -> None:
     temperature = session.info.temperature
     emb, labels, alphabets = split_embeddings_and_alphabets("validation", session, folder, args.cache)
     spread = measure_typical_spread(emb, labels) if args.typical_spread else None
-    fit_tasks = [sample_episodes(emb, labels, w, k, args.fit_episodes, args.seed + 100 + i, spread)
+    rule = Calibration(1.0, typical_spread=spread)
+    if args.rule:
+        try:
+            rule = Calibration.from_metadata(1.0, read_rule_json(args.rule))
+        except (OSError, ValueError) as exc:
+            raise SystemExit(f"--rule: {exc}") from exc
+        spread = rule.typical_spread
+    fit_tasks = [sample_episodes(emb, labels, w, k, args.fit_episodes, args.seed + 100 + i, rule)
                  for i, (_, w, k) in enumerate(TASKS)]
-    calibration = dataclasses.replace(fit(fit_tasks, temperature), typical_spread=spread)
+    calibration = dataclasses.replace(fit(fit_tasks, temperature), typical_spread=spread,
+                                      keep_factor=rule.keep_factor, spread_floor=rule.spread_floor,
+                                      effective_shots=rule.effective_shots)
     t_fit = time.perf_counter()
     o = calibration.open_set
     assert o is not None

@@ -44,6 +44,7 @@ from models import fonts, glyph_augment
 from models.calibration import weights_digest
 from protoglyph.core.classifier import Calibration, FewShotClassifier
 from protoglyph.core.encoder import EncoderSession
+from protoglyph.core.threshold import ThresholdRule
 
 #: Variants of every (character, validation family) glyph: index 0 clean, then scans, then
 #: handwriting-like distortions.
@@ -158,10 +159,43 @@ def domain_views(domain: str) -> tuple[int | list[int], int, bool]:
     return CLEAN, CLEAN, True
 
 
-def episode(pool: Pool, domain: str, ways: int, shots: int, rng: np.random.Generator,
-            index: dict[str, Any], typical_spread: float | None = None) -> tuple[float, float, float] | None:
-    """Accuracy, kept share of known queries and rejected share of unknowns of one episode
-    (``None`` when the drawn script cannot make it)."""
+@dataclass(frozen=True)
+class Trial:
+    """One episode's outcome before any threshold: what every threshold rule is judged on.
+
+    Attributes:
+        accuracy: share of known queries nearest their own class.
+        known, unknown: nearest squared distance of each known query and of each query of a
+            character of none of the classes.
+        scatter, counts: the support set's scatter around its prototypes and examples per class.
+    """
+
+    accuracy: float
+    known: np.ndarray
+    unknown: np.ndarray
+    scatter: float
+    counts: tuple[int, ...]
+
+    def figures(self, rule: ThresholdRule) -> tuple[float, float, float]:
+        """Accuracy, kept share of known queries, rejected share of unknowns under ``rule``."""
+        threshold = rule.threshold(self.scatter, self.counts)
+        rejected = float((self.unknown > threshold).mean()) if len(self.unknown) else math.nan
+        return self.accuracy, float((self.known <= threshold).mean()), rejected
+
+
+def trial_of(clf: FewShotClassifier, examples: list[np.ndarray], queries: np.ndarray, truth: np.ndarray) -> Trial:
+    """The :class:`Trial` of a support set (``examples[j]``: class j's, ``(k, D)``) and its queries
+    (``truth`` -1 for a character of none of the classes)."""
+    _, d = clf.distances(queries)
+    k = truth >= 0
+    scatter = sum(float(((e - e.mean(0)) ** 2).sum()) for e in (np.asarray(x, np.float64) for x in examples))
+    return Trial(float((d[k].argmin(1) == truth[k]).mean()), d[k].min(1), d[~k].min(1), scatter,
+                 tuple(len(e) for e in examples))
+
+
+def trial(pool: Pool, domain: str, ways: int, shots: int, rng: np.random.Generator,
+          index: dict[str, Any]) -> Trial | None:
+    """One episode as a :class:`Trial` (``None`` when the drawn script cannot make it)."""
     support_view, query_view, hand_queries = domain_views(domain)
     # clean support of K shots: K typefaces (K copies of one rendering would be one example)
     many_families = support_view == CLEAN and shots > 1
@@ -183,19 +217,19 @@ def episode(pool: Pool, domain: str, ways: int, shots: int, rng: np.random.Gener
     unknown = [candidates[i] for i in picked[ways : 2 * ways]]
     if len(known) < ways:
         return None
-    clf = FewShotClassifier(pool.embeddings.shape[2], calibration=None if typical_spread is None
-                            else Calibration(1.0, typical_spread=typical_spread))  # the model's own, as in the app
-    queries, truth = [], []
+    clf = FewShotClassifier(pool.embeddings.shape[2])
+    queries, truth, examples = [], [], []
     for j, (_, support_ok, query_ok) in enumerate(known):
         if many_families:
             chosen = [support_ok[int(i)] for i in rng.choice(len(support_ok), shots, replace=False)]
-            clf.add_examples(j, pool.embeddings[chosen, CLEAN])
+            examples.append(pool.embeddings[chosen, CLEAN])
             used = set(chosen)
         else:
             s = support_ok[int(rng.integers(len(support_ok)))]
             views = support_view if isinstance(support_view, list) else [support_view]  # 1-shot clean: one view
-            clf.add_examples(j, pool.embeddings[s, views[:shots]])
+            examples.append(pool.embeddings[s, views[:shots]])
             used = {s}
+        clf.add_examples(j, examples[-1])
         others = [p for p in query_ok if p not in used]
         if not others:
             return None
@@ -206,18 +240,7 @@ def episode(pool: Pool, domain: str, ways: int, shots: int, rng: np.random.Gener
         for p in rng.choice(query_ok, min(QUERIES, len(query_ok)), replace=False):
             queries.append(pool.embeddings[int(p), query_view])
             truth.append(-1)
-    q = np.stack(queries)
-    t = np.array(truth)
-    _, d = clf.distances(q)
-    best = d.argmin(1)
-    threshold = clf.default_threshold()
-    assert threshold is not None
-    within = d.min(1) <= threshold
-    k = t >= 0
-    accuracy = float((best[k] == t[k]).mean())
-    kept = float(within[k].mean())
-    rejected = float((~within[~k]).mean()) if (~k).any() else math.nan
-    return accuracy, kept, rejected
+    return trial_of(clf, examples, np.stack(queries), np.array(truth))
 
 
 def make_index(pool: Pool) -> dict[str, Any]:
@@ -237,34 +260,46 @@ def mean_ci(values: list[float]) -> tuple[float, float]:
     return float(a.mean()), float(1.96 * a.std(ddof=1) / math.sqrt(len(a))) if len(a) > 1 else 0.0
 
 
-def evaluate(pool: Pool, episodes: int, seed: int = 0, typical_spread: float | None = None) -> dict[str, Any]:
-    """Every domain x task: accuracy, kept, rejected (mean and 95% half-width), episodes run,
-    and the scripts that could make the task (``typical_spread``: the model's, if it has one)."""
+def collect(pool: Pool, episodes: int, seed: int = 0) -> dict[str, tuple[list[Trial], list[str]]]:
+    """Every domain x task: its trials and the scripts that could make the task."""
     index = make_index(pool)
-    out: dict[str, Any] = {}
+    out: dict[str, tuple[list[Trial], list[str]]] = {}
     for domain in DOMAINS:
         for key, ways, shots in TASKS:
             rng = np.random.default_rng([seed, DOMAINS.index(domain), ways, shots])
             scripts_ok = []
             for s in index["scripts"]:  # which scripts can make it: try each a few times
                 sub = dict(index, scripts=[s])
-                if any(episode(pool, domain, ways, shots, np.random.default_rng([seed, i]), sub, typical_spread)
-                       for i in range(3)):
+                if any(trial(pool, domain, ways, shots, np.random.default_rng([seed, i]), sub) for i in range(3)):
                     scripts_ok.append(s)
             if not scripts_ok:
                 continue
             sub = dict(index, scripts=scripts_ok)
-            rows = []
+            rows: list[Trial] = []
             tries = 0
             while len(rows) < episodes and tries < episodes * 5:
                 tries += 1
-                r = episode(pool, domain, ways, shots, rng, sub, typical_spread)
-                if r is not None:
-                    rows.append(r)
-            acc, kept, rej = (mean_ci([r[i] for r in rows]) for i in range(3))
-            out[f"{domain}/{key}"] = {"accuracy": acc, "kept": kept, "rejected": rej, "episodes": len(rows),
-                                      "scripts": scripts_ok}
+                t = trial(pool, domain, ways, shots, rng, sub)
+                if t is not None:
+                    rows.append(t)
+            out[f"{domain}/{key}"] = (rows, scripts_ok)
     return out
+
+
+def summarise(trials: dict[str, tuple[list[Trial], list[str]]], rule: ThresholdRule) -> dict[str, Any]:
+    """Accuracy, kept, rejected (mean and 95% half-width) of every domain x task under ``rule``."""
+    out: dict[str, Any] = {}
+    for key, (rows, scripts_ok) in trials.items():
+        figures = [t.figures(rule) for t in rows]
+        acc, kept, rej = (mean_ci([r[i] for r in figures]) for i in range(3))
+        out[key] = {"accuracy": acc, "kept": kept, "rejected": rej, "episodes": len(rows), "scripts": scripts_ok}
+    return out
+
+
+def evaluate(pool: Pool, episodes: int, seed: int = 0, rule: ThresholdRule | None = None) -> dict[str, Any]:
+    """Every domain x task: accuracy, kept, rejected (mean and 95% half-width), episodes run,
+    and the scripts that could make the task, under ``rule`` (the model's, as in the app)."""
+    return summarise(collect(pool, episodes, seed), rule or ThresholdRule())
 
 
 def print_results(results: dict[str, Any]) -> None:
@@ -296,7 +331,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{session.info.model_name} {session.info.model_version}: {len(pool.char):,} validation glyphs "
           f"({len(set(pool.char.tolist())):,} characters, {len(set(pool.family.tolist()))} families, "
           f"{len(set(pool.script.tolist()))} scripts) x {VARIANTS} variants")
-    results = evaluate(pool, args.episodes, args.seed, Calibration.from_model(session.info).typical_spread)
+    results = evaluate(pool, args.episodes, args.seed, Calibration.from_model(session.info).threshold_rule)
     print_results(results)
     print(f"all in {time.perf_counter() - t0:.0f} s")
     if args.json:

@@ -17,6 +17,17 @@ training alphabets would give it tighter clusters than new characters get): choo
 there, with ``--sweep`` listing the figures for other values of ``KEEP_FACTOR``. ``--split
 evaluation`` is for reporting, once. Embeddings are cached under ``runs/open_set/`` per split
 and model file.
+
+    python -m models.open_set --domains [--fit] [--fonts CACHE] [--model PATH] [--out RULE.json]
+
+``--domains`` judges the model's own threshold rule (``threshold.ThresholdRule``, from its
+metadata) on every domain at once, validation data only: Omniglot's validation alphabets and
+the font suite's printed, scanned, handwriting-like and handwriting-typeface glyphs
+(``models.font_suite``), 5/20-way, 1/5-shot, both sides per domain. ``--fit`` chooses the rule
+that keeps at least ``--keep`` (95%) of the person's own items in *every* domain and task while
+rejecting as many others as it can, over a grid of keep factors, spread floors and effective
+shots; it is chosen on one set of episodes (seed ``--seed``) and reported on another (seed
+``--seed + 1``), and ``--out`` writes its metadata keys for ``models.calibration --rule``.
 """
 
 from __future__ import annotations
@@ -25,16 +36,18 @@ import argparse
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from models import font_suite
 from models.calibration import split_embeddings
 from models.evaluate import mean_and_ci
 from models.omniglot import REPO_ROOT, data_dir
 from models.sampler import EpisodeSampler
-from protoglyph.core.classifier import FewShotClassifier
+from protoglyph.core.classifier import Calibration, FewShotClassifier
 from protoglyph.core.encoder import EncoderSession
-from protoglyph.core.threshold import KEEP_FACTOR, default_threshold
+from protoglyph.core.threshold import KEEP_FACTOR, ThresholdRule, default_threshold
 
 QUERIES = 15
 CACHE_DIR = REPO_ROOT / "runs" / "open_set"
@@ -78,10 +91,105 @@ def measure(emb: np.ndarray, labels: np.ndarray, ways: int, shots: int, episodes
     return np.stack([episode(emb, *sampler.sample(rng), ways, shots, factors) for _ in range(episodes)])
 
 
+TASKS = (("5w1s", 5, 1), ("5w5s", 5, 5), ("20w1s", 20, 1), ("20w5s", 20, 5))
+#: The grid ``--fit`` searches.
+KEEP_FACTORS = tuple(round(1.5 + 0.1 * i, 1) for i in range(36))
+SPREAD_FLOORS = (0.0, 0.5, 0.75, 1.0, 1.25, 1.5)
+
+
+def omniglot_trials(emb: np.ndarray, labels: np.ndarray, ways: int, shots: int, episodes: int,
+                    seed: int) -> list[font_suite.Trial]:
+    """Episodes of N known and N unknown characters (as :func:`measure`) as threshold-free trials."""
+    rng = np.random.default_rng(seed)
+    sampler = EpisodeSampler(labels, 2 * ways, shots, QUERIES)
+    out = []
+    for _ in range(episodes):
+        support, query = sampler.sample(rng)
+        per_class = emb[support].reshape(2 * ways, shots, -1)[:ways]
+        clf = FewShotClassifier(emb.shape[1])
+        for j, examples in enumerate(per_class):
+            clf.add_examples(j, examples)
+        truth = np.concatenate([np.repeat(np.arange(ways), QUERIES), np.full(ways * QUERIES, -1)])
+        out.append(font_suite.trial_of(clf, list(per_class), emb[query], truth))
+    return out
+
+
+def domain_trials(session: EncoderSession, folder: Path, fonts_cache: Path, episodes: int,
+                  seed: int) -> dict[str, tuple[list[font_suite.Trial], list[str]]]:
+    """Trials of every domain and task on validation data: Omniglot's validation alphabets and the font suite."""
+    emb, labels = embeddings("background", session, folder)
+    trials = {f"omniglot/{key}": (omniglot_trials(emb, labels, ways, shots, episodes, seed), ["Omniglot validation"])
+              for key, ways, shots in TASKS}
+    corpus, path = font_suite.fonts.build_with_path(fonts_cache)
+    pool = font_suite.build_pool(corpus, session, font_suite.corpus_key(path), font_suite.CACHE_DIR)
+    trials.update(font_suite.collect(pool, episodes, seed))
+    return trials
+
+
+def fit_rule(trials: dict[str, tuple[list[font_suite.Trial], list[str]]], typical_spread: float,
+             keep: float = 0.95) -> tuple[ThresholdRule, float, float]:
+    """The grid's rule that rejects the most others on average while keeping ``keep`` of the
+    known items in every domain and task; with its worst kept and mean rejected share. If no
+    rule keeps enough everywhere, the one whose worst kept share is highest."""
+    best: tuple[tuple[float, float], ThresholdRule, float, float] | None = None
+    for effective in (False, True):
+        for floor in SPREAD_FLOORS:
+            for factor in KEEP_FACTORS:
+                rule = ThresholdRule(typical_spread, factor, floor, effective)
+                kept, rejected = [], []
+                for rows, _ in trials.values():
+                    figures = np.array([t.figures(rule) for t in rows])
+                    kept.append(float(figures[:, 1].mean()))
+                    rejected.append(float(np.nanmean(figures[:, 2])))
+                worst, mean_rejected = min(kept), float(np.mean(rejected))
+                score = (1.0, mean_rejected) if worst >= keep else (0.0, worst)
+                if best is None or score > best[0]:
+                    best = (score, rule, worst, mean_rejected)
+    assert best is not None
+    return best[1], best[2], best[3]
+
+
+def rule_metadata(rule: ThresholdRule) -> dict[str, Any]:
+    """The metadata keys of a rule, as ``models.calibration`` and ``models.export`` take them."""
+    meta = Calibration(1.0, typical_spread=rule.typical_spread, keep_factor=rule.keep_factor,
+                       spread_floor=rule.spread_floor, effective_shots=rule.effective_shots).to_metadata()
+    meta.pop("calibrated_temperature")
+    return meta
+
+
+def print_domains(title: str, results: dict[str, Any]) -> None:
+    print(title)
+    font_suite.print_results(results)
+
+
+def domains_main(args: argparse.Namespace) -> None:
+    session = EncoderSession(args.model)
+    rule = Calibration.from_model(session.info).threshold_rule
+    folder = data_dir(args.data)
+    print(f"{session.info.model_name} {session.info.model_version}: the model's rule {rule}; "
+          f"{args.episodes} episodes per domain and task, validation data only")
+    report = domain_trials(session, folder, args.fonts, args.episodes, args.seed + 1)
+    results = {"model_rule": font_suite.summarise(report, rule)}
+    print_domains("the model's rule (episodes of seed + 1):", results["model_rule"])
+    if args.fit:
+        chosen = domain_trials(session, folder, args.fonts, args.episodes, args.seed)
+        fitted, worst, rejected = fit_rule(chosen, rule.typical_spread, args.keep)
+        print(f"fitted on the episodes of seed {args.seed}: {fitted} (worst kept {100 * worst:.1f}%, "
+              f"mean rejected {100 * rejected:.1f}%)")
+        results["fitted_rule"] = font_suite.summarise(report, fitted)
+        results["fitted"] = rule_metadata(fitted)
+        print_domains("the fitted rule (episodes of seed + 1):", results["fitted_rule"])
+        if args.out:
+            args.out.write_text(json.dumps(results["fitted"], indent=1) + "\n")
+            print(f"wrote {args.out}")
+    if args.json:
+        print(json.dumps(results))
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--split", choices=("background", "evaluation"), default="background")
-    p.add_argument("--episodes", type=int, default=1000)
+    p.add_argument("--episodes", type=int, help="episodes per task (default 1000; with --domains 200)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--ways", default="5,20", help="comma-separated N (default 5,20)")
     p.add_argument("--shots", default="1,5", help="comma-separated K (default 1,5)")
@@ -89,7 +197,17 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--data", help="folder of the Omniglot zips (default: $PROTOGLYPH_OMNIGLOT)")
     p.add_argument("--model", type=Path, help="encoder .onnx (default: the shipped one)")
     p.add_argument("--json", action="store_true", help="end with one JSON line of the results")
+    p.add_argument("--domains", action="store_true", help="every domain: Omniglot validation and the font suite")
+    p.add_argument("--fit", action="store_true", help="with --domains: choose the threshold rule")
+    p.add_argument("--keep", type=float, default=0.95, help="with --fit: known share to keep in every domain")
+    p.add_argument("--fonts", type=Path, default=font_suite.fonts.default_cache(), help="font cache (models.fonts)")
+    p.add_argument("--out", type=Path, metavar="RULE.json", help="with --fit: write the rule's metadata keys")
     args = p.parse_args(argv)
+    if args.domains:
+        args.episodes = args.episodes or 200
+        domains_main(args)
+        return
+    args.episodes = args.episodes or 1000
     session = EncoderSession(args.model)
     t0 = time.perf_counter()
     emb, labels = embeddings(args.split, session, data_dir(args.data))

@@ -10,6 +10,7 @@ from protoglyph.core.threshold import (
     KEEP_FACTOR,
     PRIOR_WEIGHT,
     TYPICAL_SPREAD,
+    ThresholdRule,
     default_threshold,
     open_set_reference,
     reference_from_moments,
@@ -113,3 +114,52 @@ def test_open_set_reference_and_moments_agree_with_the_threshold() -> None:
     assert again is not None and again.threshold == pytest.approx(reference.threshold, rel=1e-12)
     assert reference_from_moments(0.0, []) is None and reference_from_moments(0.0, [0]) is None
     assert open_set_reference({}) is None
+
+
+# -- a model's own rule, for glyphs of many domains -------------------------------------
+def test_the_default_rule_is_encoder_one_s() -> None:
+    rule = ThresholdRule()
+    assert rule.threshold(6.0, [3, 1, 2]) == pytest.approx(
+        KEEP_FACTOR * (PRIOR_WEIGHT * TYPICAL_SPREAD + 6.0) / (PRIOR_WEIGHT + 3) * (1 + (1 / 3 + 1 + 1 / 2) / 3))
+
+
+def test_close_copies_cannot_tighten_the_threshold_below_the_floor() -> None:
+    plain = ThresholdRule(typical_spread=4.0)
+    floored = ThresholdRule(typical_spread=4.0, spread_floor=1.0)
+    # five near-identical scans of one glyph: the support's own spread is tiny
+    assert plain.threshold(0.01, [5]) < 0.5 * floored.threshold(0.01, [5])
+    assert floored.threshold(0.01, [5]) == pytest.approx(KEEP_FACTOR * 4.0 * (1 + 1 / 5))
+    # a spread wider than the floor is the support's own, floor or not
+    assert floored.threshold(400.0, [5]) == pytest.approx(plain.threshold(400.0, [5]))
+
+
+def test_examples_that_agree_more_than_typical_count_as_fewer() -> None:
+    rule = ThresholdRule(typical_spread=4.0, spread_floor=1.0, effective_shots=True)
+    one = rule.threshold(0.0, [1])
+    assert rule.threshold(0.0, [5]) == pytest.approx(one)  # five copies are one example
+    typical = rule.threshold(4.0 * 4, [5])  # five examples as spread as typical: five shots
+    assert typical == pytest.approx(KEEP_FACTOR * 4.0 * (1 + 1 / 5))
+    between = rule.threshold(4.0 * 4 / 4, [5])  # a quarter of the typical spread: k_eff = 2
+    assert between == pytest.approx(KEEP_FACTOR * 4.0 * (1 + 1 / 2))
+
+
+def test_a_model_carries_its_rule_and_the_classifier_uses_it() -> None:
+    from protoglyph.core.classifier import Calibration, FewShotClassifier
+
+    meta = {"typical_spread": "2.5", "threshold_keep_factor": "2.4", "threshold_spread_floor": "0.8",
+            "threshold_effective_shots": "1"}
+    calibration = Calibration.from_metadata(1.0, meta)
+    assert calibration.threshold_rule == ThresholdRule(2.5, 2.4, 0.8, True) and not calibration.ignored
+    assert Calibration.from_metadata(1.0, calibration.to_metadata()).threshold_rule == calibration.threshold_rule
+    rng = np.random.default_rng(3)
+    examples = {c: rng.normal(size=(4, 16)) * 0.1 for c in range(3)}
+    clf = FewShotClassifier(16, calibration=calibration)
+    for c, e in examples.items():
+        clf.add_examples(c, e)
+    scatter = sum(float(((e - e.mean(0)) ** 2).sum()) for e in examples.values())
+    assert clf.default_threshold() == pytest.approx(calibration.threshold_rule.threshold(scatter, [4, 4, 4]), rel=1e-4)
+    # hostile values are ignored, each named, and the rest of the rule stays encoder 1's
+    bad = Calibration.from_metadata(1.0, {"threshold_keep_factor": "nan", "threshold_spread_floor": "-1",
+                                          "threshold_effective_shots": "yes"})
+    assert bad.threshold_rule == ThresholdRule()
+    assert set(bad.ignored) == {"threshold_keep_factor", "threshold_spread_floor", "threshold_effective_shots"}

@@ -22,7 +22,7 @@ from typing import Protocol
 
 import numpy as np
 
-from protoglyph.core.threshold import TYPICAL_SPREAD, OpenSetReference, reference_from_moments
+from protoglyph.core.threshold import OpenSetReference, ThresholdRule, reference_from_moments
 
 
 def squared_distances(queries: np.ndarray, prototypes: np.ndarray) -> np.ndarray:
@@ -74,6 +74,11 @@ TEMPERATURE_RANGE = (1e-3, 1e3)
 #: validation data (``python -m models.calibration --typical-spread``).
 TYPICAL_SPREAD_KEY = "typical_spread"
 SPREAD_RANGE = (1e-6, 1e6)
+#: The rest of a model's own :class:`threshold.ThresholdRule` (absent: encoder 1's rule).
+KEEP_FACTOR_KEY, SPREAD_FLOOR_KEY, EFFECTIVE_SHOTS_KEY = (
+    "threshold_keep_factor", "threshold_spread_floor", "threshold_effective_shots")
+KEEP_FACTOR_RANGE = (0.1, 100.0)
+SPREAD_FLOOR_RANGE = (0.0, 10.0)
 SCALE_RANGE = (1e-3, 1e3)
 WEIGHT_LIMIT = 1e3
 
@@ -158,12 +163,27 @@ class Calibration:
         ignored: metadata keys that were present but unusable, for a message (never fatal).
         typical_spread: the model's own typical spread for the default threshold, or ``None``
             (``threshold.TYPICAL_SPREAD``).
+        keep_factor, spread_floor, effective_shots: the rest of the model's own threshold rule
+            (``None``/``False``: encoder 1's).
     """
 
     temperature: float
     open_set: OpenSetTerm | None = None
     ignored: tuple[str, ...] = field(default=(), compare=False)
     typical_spread: float | None = None
+    keep_factor: float | None = None
+    spread_floor: float | None = None
+    effective_shots: bool = False
+
+    @property
+    def threshold_rule(self) -> ThresholdRule:
+        """The default threshold's rule for this model."""
+        default = ThresholdRule()
+        return ThresholdRule(
+            default.typical_spread if self.typical_spread is None else self.typical_spread,
+            default.keep_factor if self.keep_factor is None else self.keep_factor,
+            default.spread_floor if self.spread_floor is None else self.spread_floor,
+            self.effective_shots)
 
     @classmethod
     def from_metadata(cls, temperature: float, extra: Mapping[str, str]) -> Calibration:
@@ -189,7 +209,13 @@ class Calibration:
             else:
                 open_set = OpenSetTerm(scale, offset, *(float(w) for w in weights if w is not None))
         spread = _number(extra, TYPICAL_SPREAD_KEY, SPREAD_RANGE, ignored)
-        return cls(temperature if fitted is None else fitted, open_set, tuple(ignored), spread)
+        keep = _number(extra, KEEP_FACTOR_KEY, KEEP_FACTOR_RANGE, ignored)
+        floor = _number(extra, SPREAD_FLOOR_KEY, SPREAD_FLOOR_RANGE, ignored)
+        effective = extra.get(EFFECTIVE_SHOTS_KEY)
+        if effective is not None and effective not in ("0", "1"):
+            ignored.append(EFFECTIVE_SHOTS_KEY)
+        return cls(temperature if fitted is None else fitted, open_set, tuple(ignored), spread, keep, floor,
+                   effective == "1")
 
     @classmethod
     def from_model(cls, info: _ModelInfoLike) -> Calibration:
@@ -205,6 +231,12 @@ class Calibration:
             meta.update({k: repr(float(v)) for k, v in zip(OPEN_SET_KEYS, values, strict=True)})
         if self.typical_spread is not None:
             meta[TYPICAL_SPREAD_KEY] = repr(float(self.typical_spread))
+        if self.keep_factor is not None:
+            meta[KEEP_FACTOR_KEY] = repr(float(self.keep_factor))
+        if self.spread_floor is not None:
+            meta[SPREAD_FLOOR_KEY] = repr(float(self.spread_floor))
+        if self.effective_shots:
+            meta[EFFECTIVE_SHOTS_KEY] = "1"
         return meta
 
     def probabilities(self, distances: np.ndarray,
@@ -366,10 +398,9 @@ class FewShotClassifier:
             counts = self._counts[active]
             sums = self._sums[active]
             scatter = self._squares[active] - (sums * sums).sum(1) / np.maximum(counts, 1)
-            spread = None if self.calibration is None else self.calibration.typical_spread
+            rule = ThresholdRule() if self.calibration is None else self.calibration.threshold_rule
             self._reference = reference_from_moments(float(np.maximum(scatter, 0.0).sum()), counts.tolist(),
-                                                     self._prototypes[active],
-                                                     TYPICAL_SPREAD if spread is None else spread)
+                                                     self._prototypes[active], rule=rule)
             self._reference_known = True
         return self._reference
 

@@ -17,6 +17,15 @@ example say nothing about spread, so ``s²`` starts from the encoder's typical s
 The constants were chosen on Omniglot's background alphabets held out of training
 (``python -m models.open_set --split background``); the model card reports the figures.
 
+**Across domains** (:class:`ThresholdRule`, which a model may carry in its metadata): five
+scans of one printed glyph agree far more closely than the glyph's other typefaces, so the
+support set's own spread says too little about the queries to come. Two changes make the rule
+hold on printed, scanned and handwritten glyphs as on drawings: the pooled spread never falls
+below ``spread_floor`` times the encoder's typical spread, and with ``effective_shots`` examples
+that agree more closely than typical count as fewer, ``k_eff = 1 + (k - 1) · min(1, s²_obs / s²_typ)``
+in the ``(1 + 1/k)`` factor (five copies of one scan are about one example).
+``python -m models.open_set --domains --fit`` chooses them on validation data per model.
+
 :func:`open_set_reference` gives ``T`` together with ``mean_c 1/k_c`` and how close the
 classes lie to one another: the calibrated confidence (``classifier.Calibration``) measures
 distances in units of ``T``.
@@ -39,6 +48,35 @@ PRIOR_WEIGHT = 2.0
 #: Multiple of the expected distance of a new drawing to its class's prototype; 1.9 keeps at
 #: least 95% of known queries in each 5/20-way, 1/5-shot background test (the smallest that did).
 KEEP_FACTOR = 1.9
+
+
+@dataclass(frozen=True)
+class ThresholdRule:
+    """How a support set's spread becomes its default threshold (see the module docstring).
+
+    Attributes:
+        typical_spread: the encoder's ``s²`` before any examples.
+        keep_factor: the multiple of the expected distance that bounds a class.
+        spread_floor: the pooled spread is at least this times ``typical_spread`` (0: no floor).
+        effective_shots: count examples that agree more closely than typical as fewer.
+    """
+
+    typical_spread: float = TYPICAL_SPREAD
+    keep_factor: float = KEEP_FACTOR
+    spread_floor: float = 0.0
+    effective_shots: bool = False
+
+    def threshold(self, scatter: float, counts: Sequence[int]) -> float:
+        """``T`` of classes with ``counts`` examples (all ≥ 1) and total ``scatter``."""
+        degrees = sum(k - 1 for k in counts)
+        scatter = max(float(scatter), 0.0)
+        spread = (PRIOR_WEIGHT * self.typical_spread + scatter) / (PRIOR_WEIGHT + degrees)
+        spread = max(spread, self.spread_floor * self.typical_spread)
+        ratio = 1.0
+        if self.effective_shots and degrees > 0:
+            ratio = min(1.0, scatter / degrees / self.typical_spread)
+        inverse = float(np.mean([1.0 / (1.0 + (k - 1) * ratio) for k in counts]))
+        return self.keep_factor * spread * (1.0 + inverse)
 
 
 @dataclass(frozen=True)
@@ -86,7 +124,8 @@ def prototype_density(prototypes: np.ndarray) -> float | None:
 
 
 def reference_from_moments(scatter: float, shots: Sequence[int], prototypes: np.ndarray | None = None,
-                           typical_spread: float = TYPICAL_SPREAD) -> OpenSetReference | None:
+                           typical_spread: float = TYPICAL_SPREAD,
+                           rule: ThresholdRule | None = None) -> OpenSetReference | None:
     """The default threshold from a support set's summary, for code that keeps running sums.
 
     Args:
@@ -96,17 +135,17 @@ def reference_from_moments(scatter: float, shots: Sequence[int], prototypes: np.
             (without them it is ``None``).
         typical_spread: the encoder's ``s²`` before any examples (a model may carry its own,
             ``classifier.TYPICAL_SPREAD_KEY``; :data:`TYPICAL_SPREAD` is the shipped encoder's).
+        rule: the whole rule (a model's own); when given, ``typical_spread`` is not used.
     Returns:
         ``None`` when no class has examples.
     """
     counts = [int(k) for k in shots if k > 0]
     if not counts:
         return None
-    degrees = sum(k - 1 for k in counts)
     mean_inverse = float(np.mean([1.0 / k for k in counts]))
-    spread = (PRIOR_WEIGHT * typical_spread + max(float(scatter), 0.0)) / (PRIOR_WEIGHT + degrees)
+    threshold = (rule or ThresholdRule(typical_spread)).threshold(scatter, counts)
     density = None if prototypes is None else prototype_density(prototypes)
-    return OpenSetReference(KEEP_FACTOR * spread * (1.0 + mean_inverse), mean_inverse, density)
+    return OpenSetReference(threshold, mean_inverse, density)
 
 
 def open_set_reference(examples: Mapping[Hashable, np.ndarray]) -> OpenSetReference | None:
