@@ -60,7 +60,8 @@ def default_metadata(embedding_size: int = 8) -> dict[str, str]:
 
 def build_encoder(*, weights_seed: int = 0, embedding_size: int = 8, nan_output: bool = False,
                   nan_above_ink: float | None = None, output_scale: float = 1.0, input_size: int | None = None,
-                  metadata_overrides: Mapping[str, str | None] | None = None) -> onnx.ModelProto:
+                  metadata_overrides: Mapping[str, str | None] | None = None,
+                  preprocess: str = pp.PREPROCESS_VERSION) -> onnx.ModelProto:
     """A checked ``onnx.ModelProto`` of a tiny encoder (see the module docstring).
 
     Args:
@@ -78,10 +79,13 @@ def build_encoder(*, weights_seed: int = 0, embedding_size: int = 8, nan_output:
             metadata's ``input_size`` follows it unless overridden.
         metadata_overrides: metadata values to set (any string, e.g. ``"nan"``), or ``None``
             to leave a key out.
+        preprocess: the preprocessing version, in the metadata and in the graph's channels
+            (``(N, C, S, S)`` input).
     """
     size = int(input_size if input_size is not None else shipped_metadata().get("input_size", pp.INPUT_SIZE))
     rng = np.random.default_rng(weights_seed)
-    weights = (rng.standard_normal((size * size, embedding_size)) / size).astype(np.float32)
+    channels = len(pp.channels(preprocess))
+    weights = (rng.standard_normal((channels * size * size, embedding_size)) / size).astype(np.float32)
     initializers = [numpy_helper.from_array(weights, "W"),
                     numpy_helper.from_array(np.array([output_scale], np.float32), "scale")]
     nodes = [helper.make_node("Flatten", ["image"], ["flat"], axis=1),
@@ -92,6 +96,7 @@ def build_encoder(*, weights_seed: int = 0, embedding_size: int = 8, nan_output:
         nodes.append(helper.make_node("Add", ["scaled", "nan"], [enc.OUTPUT_NAME]))
     meta = default_metadata(embedding_size)
     meta["input_size"] = str(size)
+    meta["preprocess"] = preprocess
     for key, value in (metadata_overrides or {}).items():
         if value is None:
             meta.pop(key, None)
@@ -112,7 +117,7 @@ def build_encoder(*, weights_seed: int = 0, embedding_size: int = 8, nan_output:
                   helper.make_node("Add", ["scaled", "nothing_or_nan"], [enc.OUTPUT_NAME])]
     graph = helper.make_graph(
         nodes, "protoglyph_test_encoder",
-        [helper.make_tensor_value_info(enc.INPUT_NAME, TensorProto.FLOAT, ["batch", 1, size, size])],
+        [helper.make_tensor_value_info(enc.INPUT_NAME, TensorProto.FLOAT, ["batch", channels, size, size])],
         [helper.make_tensor_value_info(enc.OUTPUT_NAME, TensorProto.FLOAT, ["batch", embedding_size])],
         initializer=initializers)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], ir_version=IR_VERSION,
@@ -126,14 +131,15 @@ def build_encoder(*, weights_seed: int = 0, embedding_size: int = 8, nan_output:
 
 def make_encoder(path: Path, *, weights_seed: int = 0, embedding_size: int = 8, nan_output: bool = False,
                  nan_above_ink: float | None = None, output_scale: float = 1.0, input_size: int | None = None,
-                 metadata_overrides: Mapping[str, str | None] | None = None) -> Path:
+                 metadata_overrides: Mapping[str, str | None] | None = None,
+                 preprocess: str = pp.PREPROCESS_VERSION) -> Path:
     """Write a tiny Protoglyph encoder to ``path`` and return ``path``.
 
     The arguments are those of :func:`build_encoder`; the parent folder must exist.
     """
     model = build_encoder(weights_seed=weights_seed, embedding_size=embedding_size, nan_output=nan_output,
                           nan_above_ink=nan_above_ink, output_scale=output_scale, input_size=input_size,
-                          metadata_overrides=metadata_overrides)
+                          metadata_overrides=metadata_overrides, preprocess=preprocess)
     path = Path(path)
     path.write_bytes(model.SerializeToString())
     return path

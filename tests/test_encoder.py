@@ -322,3 +322,23 @@ def test_a_malformed_accuracy_table_is_left_out_of_the_summary(tmp_path: Path, a
     session = EncoderSession(make_encoder(tmp_path / "m.onnx", metadata_overrides={"accuracy": accuracy}))
     assert session.info.accuracy == {}
     assert "Accuracy" not in session.info.summary()
+
+
+def test_a_two_channel_model_gets_its_own_preprocessing(tmp_path: Path) -> None:
+    path = make_encoder(tmp_path / "ink.onnx", embedding_size=8, preprocess="skeleton-ink-v1")
+    session = EncoderSession(path, threads=1)
+    assert session.channels == 2 and session.info.preprocess == "skeleton-ink-v1"
+    images = [draw_shape("ring", np.random.default_rng(1)), draw_shape("star", np.random.default_rng(2))]
+    inputs = session.preprocess(images)
+    assert inputs.shape == (2, 2, session.input_size, session.input_size)
+    np.testing.assert_array_equal(session.embed_images(images), session.embed_inputs(inputs))
+    with pytest.raises(ValueError, match="expected"):
+        session.embed_inputs(inputs[:, 0])  # one channel is not what this model reads
+    # a model naming a preprocessing this app does not make is refused with a clear message
+    future = make_encoder(tmp_path / "future.onnx", metadata_overrides={"preprocess": "skeleton-v9"})
+    with pytest.raises(ModelError, match="preprocessing 'skeleton-v9'.*this app makes"):
+        EncoderSession(future)
+    # and one whose graph has another channel count than its version is refused at load
+    mismatch = make_encoder(tmp_path / "mismatch.onnx", metadata_overrides={"preprocess": "skeleton-ink-v1"})
+    with pytest.raises(ModelError, match="channel"):
+        EncoderSession(mismatch)

@@ -32,9 +32,9 @@ def write_png(path: Path, image: np.ndarray) -> None:
 
 @pytest.fixture
 def models(tmp_path: Path) -> tuple[Path, Path]:
-    """Encoder 1 and encoder 2: other weights and another embedding size."""
+    """Encoder 1 and encoder 2: other weights, another embedding size and the two-channel preprocessing."""
     return (make_encoder(tmp_path / "one.onnx", weights_seed=1, embedding_size=8),
-            make_encoder(tmp_path / "two.onnx", weights_seed=2, embedding_size=16))
+            make_encoder(tmp_path / "two.onnx", weights_seed=2, embedding_size=16, preprocess="skeleton-ink-v1"))
 
 
 @pytest.fixture
