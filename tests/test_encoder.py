@@ -336,7 +336,7 @@ def test_a_two_channel_model_gets_its_own_preprocessing(tmp_path: Path) -> None:
         session.embed_inputs(inputs[:, 0])  # one channel is not what this model reads
     # a model naming a preprocessing this app does not make is refused with a clear message
     future = make_encoder(tmp_path / "future.onnx", metadata_overrides={"preprocess": "skeleton-v9"})
-    with pytest.raises(ModelError, match="preprocessing 'skeleton-v9'.*this app makes"):
+    with pytest.raises(ModelError, match=r"preprocessing 'skeleton-v9'.*this app makes"):
         EncoderSession(future)
     # and one whose graph has another channel count than its version is refused at load
     mismatch = make_encoder(tmp_path / "mismatch.onnx", metadata_overrides={"preprocess": "skeleton-ink-v1"})
