@@ -60,17 +60,19 @@ def render(maps: torch.Tensor, size: int, jitter: Jitter = NO_JITTER,
     radius = pp.PEN_RADIUS * uniform(*jitter.pen_scale, n).view(n, 1, 1, 1)
     names = pp.channels(preprocess)
     # drawn only when used, so that skeleton-v2 training draws the same numbers as before
-    grow = uniform(*jitter.ink_grow, n).view(n, 1, 1, 1) if "ink" in names else None
+    grow = uniform(*jitter.ink_grow, n).view(n, 1, 1, 1) if set(names) - {"skeleton"} else None
     layers = []
     for name in names:
+        pen = (radius + 0.5 - maps[:, :1].float()).clamp(0.0, 1.0)
         if name == "skeleton":
-            layers.append((radius + 0.5 - maps[:, :1].float()).clamp(0.0, 1.0))
-        else:
-            if maps.shape[1] < 2:
-                raise ValueError(f"preprocessing {preprocess!r} needs the ink maps, got shape {tuple(maps.shape)}")
-            assert grow is not None
-            layers.append((maps[:, 1:2].float() + 0.5 + grow).clamp(0.0, 1.0))
-    ink = torch.cat(layers, 1) if len(layers) > 1 else layers[0]
+            layers.append(pen)
+            continue
+        if maps.shape[1] < 2:
+            raise ValueError(f"preprocessing {preprocess!r} needs the ink maps, got shape {tuple(maps.shape)}")
+        assert grow is not None
+        ink = (maps[:, 1:2].float() + 0.5 + grow).clamp(0.0, 1.0)
+        layers.append(ink if name == "ink" else torch.maximum(pen, ink))  # pen-ink: never thinner than the pen
+    image = torch.cat(layers, 1) if len(layers) > 1 else layers[0]
     if jitter != NO_JITTER:
         angle = uniform(-jitter.rotation_deg, jitter.rotation_deg, n) * (math.pi / 180)
         sx, sy = uniform(*jitter.scale, n), uniform(*jitter.scale, n)
@@ -80,7 +82,7 @@ def render(maps: torch.Tensor, size: int, jitter: Jitter = NO_JITTER,
         # Inverse map (output -> input coordinates) of rotate * shear * scale.
         a = torch.stack([cos / sx, (-sin + shear * cos) / sx, sin / sy, (cos + shear * sin) / sy], 1)
         theta = torch.cat([a.view(n, 2, 2), shift.view(n, 2, 1)], 2)
-        grid = F.affine_grid(theta, list(ink.shape), align_corners=False)
-        ink = F.grid_sample(ink, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+        grid = F.affine_grid(theta, list(image.shape), align_corners=False)
+        image = F.grid_sample(image, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
     factor = pp.WORK_SIZE // size
-    return F.avg_pool2d(ink, factor) if factor > 1 else ink
+    return F.avg_pool2d(image, factor) if factor > 1 else image

@@ -190,3 +190,19 @@ def test_every_version_agrees_on_the_skeleton_and_on_blank_images() -> None:
     assert not both[2].any() and pp.encoder_inputs([], 32, INK).shape == (0, 2, 32, 32)
     with pytest.raises(ValueError, match="unknown preprocessing"):
         pp.encoder_inputs(images, 32, "skeleton-v9")
+
+
+def test_v2_ink_is_never_thinner_than_the_pen_so_mouse_and_brush_agree() -> None:
+    from protoglyph.core.drawing import render_strokes
+
+    strokes = [[(60.0, 60.0), (200.0, 330.0), (340.0, 80.0)], [(120.0, 200.0), (290.0, 200.0)]]
+    mouse, brush = (render_strokes(strokes, 420, 420, pen) for pen in (3.0, 14.0))
+    v1 = pp.encoder_inputs([mouse, brush], 32, "skeleton-ink-v1")
+    v2 = pp.encoder_inputs([mouse, brush], 32, "skeleton-ink-v2")
+    np.testing.assert_array_equal(v2[:, 0], v1[:, 0])  # the same skeleton
+    # v1's ink shows the pen's width; v2's hardly differs between the two pens
+    assert np.abs(v2[0, 1] - v2[1, 1]).sum() < 0.5 * np.abs(v1[0, 1] - v1[1, 1]).sum()
+    assert (v2[:, 1] >= v2[:, 0] - 1e-6).all()
+    # and a bold or filled shape still shows in it
+    filled, outline = pp.encoder_inputs([_disc(True), _disc(False)], 32, "skeleton-ink-v2")
+    assert filled[1].sum() > 3 * outline[1].sum()
