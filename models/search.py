@@ -39,7 +39,7 @@ SPACE: dict[str, list[Any]] = {
     "blocks": [3, 4],
     "size": [32, 64],
     "font_share": [0.0, 0.25, 0.5, 0.75],
-    "preprocess": ["skeleton-v2", "skeleton-ink-v1", "ink-v1"],
+    "preprocess": ["skeleton-v2", "skeleton-ink-v1", "skeleton-ink-v2", "ink-v1"],
 }
 
 
