@@ -373,10 +373,7 @@ def skeletons(images: Sequence[np.ndarray]) -> np.ndarray:
     Returns:
         ``(N, WORK_SIZE, WORK_SIZE)`` ``bool``.
     """
-    masks = np.zeros((len(images), WORK_SIZE, WORK_SIZE), dtype=bool)
-    for i, image in enumerate(images):
-        masks[i] = working_mask(ink_map(image))
-    return thin(masks)
+    return thin(_masks(images, "skeleton-v2"))
 
 
 def preprocess_batch(images: Sequence[np.ndarray], size: int = INPUT_SIZE) -> np.ndarray:
