@@ -61,17 +61,14 @@ def render(maps: torch.Tensor, size: int, jitter: Jitter = NO_JITTER,
     names = pp.channels(preprocess)
     # drawn only when used, so that skeleton-v2 training draws the same numbers as before
     grow = uniform(*jitter.ink_grow, n).view(n, 1, 1, 1) if set(names) - {"skeleton"} else None
-    layers = []
-    for name in names:
-        pen = (radius + 0.5 - maps[:, :1].float()).clamp(0.0, 1.0)
-        if name == "skeleton":
-            layers.append(pen)
-            continue
+    pen = (radius + 0.5 - maps[:, :1].float()).clamp(0.0, 1.0)
+    drawn = {"skeleton": pen}
+    if grow is not None:
         if maps.shape[1] < 2:
             raise ValueError(f"preprocessing {preprocess!r} needs the ink maps, got shape {tuple(maps.shape)}")
-        assert grow is not None
-        ink = (maps[:, 1:2].float() + 0.5 + grow).clamp(0.0, 1.0)
-        layers.append(ink if name == "ink" else torch.maximum(pen, ink))  # pen-ink: never thinner than the pen
+        drawn["ink"] = (maps[:, 1:2].float() + 0.5 + grow).clamp(0.0, 1.0)
+        drawn["pen-ink"] = torch.maximum(pen, drawn["ink"])  # never thinner than the pen
+    layers = [drawn[name] for name in names]
     image = torch.cat(layers, 1) if len(layers) > 1 else layers[0]
     if jitter != NO_JITTER:
         angle = uniform(-jitter.rotation_deg, jitter.rotation_deg, n) * (math.pi / 180)

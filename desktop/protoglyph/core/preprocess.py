@@ -265,8 +265,8 @@ def ink_distance(mask: np.ndarray) -> np.ndarray:
     """Signed distance of every working pixel to the edge of the ink (positive inside).
 
     Ink pixels next to the background hold +0.5, background pixels next to the ink -0.5, so
-    :func:`render_ink` with no growth gives back the mask; growing by ``g`` adds ``g``
-    working pixels of width on every side (negative: thinner).
+    drawing ``clip(d + 0.5 + g, 0, 1)`` gives back the mask for ``g = 0`` and adds ``g`` working
+    pixels of width on every side otherwise (negative: thinner; training's width jitter).
 
     Args:
         mask: ``(WORK_SIZE, WORK_SIZE)`` ``bool`` from :func:`working_mask`.
@@ -281,20 +281,6 @@ def ink_distance(mask: np.ndarray) -> np.ndarray:
     outside = cv2.distanceTransform(1 - ink, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
     signed = np.where(mask, inside - 0.5, 0.5 - outside)
     return np.clip(signed, -MAX_INK_DISTANCE, MAX_INK_DISTANCE).astype(np.float32)
-
-
-def render_ink(signed: np.ndarray, size: int = INPUT_SIZE, grow: float = 0.0) -> np.ndarray:
-    """The ink channel: :func:`ink_distance` drawn with an antialiased edge, shrunk to the input size.
-
-    Returns:
-        ``(size, size)`` ``float32`` in [0, 1], ink = 1.
-    """
-    if WORK_SIZE % size:
-        raise ValueError(f"input size {size} must divide the working size {WORK_SIZE}")
-    ink = np.clip(signed + 0.5 + grow, 0.0, 1.0).astype(np.float32)
-    if size == WORK_SIZE:
-        return ink
-    return cv2.resize(ink, (size, size), interpolation=cv2.INTER_AREA)
 
 
 def _masks(images: Sequence[np.ndarray], version: str) -> np.ndarray:
@@ -339,6 +325,9 @@ def encoder_inputs(images: Sequence[np.ndarray], size: int = INPUT_SIZE,
                    version: str = PREPROCESS_VERSION) -> np.ndarray:
     """Encoder inputs of a preprocessing version (read it from the model's metadata).
 
+    Every channel is drawn from the image's :func:`glyph_maps`, computed once, the way
+    training redraws its stored maps (``models/augment.py``).
+
     Returns:
         ``(N, C, size, size)`` ``float32`` in [0, 1], ``C`` = ``len(channels(version))``;
         a blank image gives all zeros.
@@ -346,22 +335,19 @@ def encoder_inputs(images: Sequence[np.ndarray], size: int = INPUT_SIZE,
     names = channels(version)
     if version == "skeleton-v2":
         return preprocess_batch(images, size)[:, None]
+    if WORK_SIZE % size:
+        raise ValueError(f"input size {size} must divide the working size {WORK_SIZE}")
     out = np.zeros((len(images), len(names), size, size), dtype=np.float32)
-    masks = _masks(images, version)
-    skel = thin(masks) if "skeleton" in names or "pen-ink" in names else masks
+    distance, signed = glyph_maps(images, version)
     for i in range(len(images)):
-        if not masks[i].any():
+        if signed[i].max() <= 0:  # no ink pixel: blank
             continue
+        pen = np.clip(PEN_RADIUS + 0.5 - distance[i], 0.0, 1.0)
+        ink = np.clip(signed[i] + 0.5, 0.0, 1.0)
+        layers = {"skeleton": pen, "ink": ink, "pen-ink": np.maximum(pen, ink)}  # pen-ink: never thinner than the pen
         for c, name in enumerate(names):
-            if name == "skeleton":
-                out[i, c] = render(stroke_distance(skel[i]), size)
-            elif name == "ink":
-                out[i, c] = render_ink(ink_distance(masks[i]), size)
-            else:  # pen-ink: the larger of the redrawn skeleton and the ink, then shrunk
-                full = np.maximum(render(stroke_distance(skel[i]), WORK_SIZE),
-                                  render_ink(ink_distance(masks[i]), WORK_SIZE))
-                out[i, c] = full if size == WORK_SIZE else cv2.resize(full, (size, size),
-                                                                      interpolation=cv2.INTER_AREA)
+            layer = layers[name].astype(np.float32)
+            out[i, c] = layer if size == WORK_SIZE else cv2.resize(layer, (size, size), interpolation=cv2.INTER_AREA)
     return out
 
 
