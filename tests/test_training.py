@@ -138,3 +138,27 @@ def test_ensemble_distances_average_the_members_logits(tiny_run: Path, tmp_path:
     e = ensemble.embed_images(images)
     assert ensemble.info.temperature == 1.0 and ensemble.embedding_size == 2 * 64
     np.testing.assert_allclose(squared_distances(e, e), expected, rtol=1e-4, atol=1e-4)
+
+
+def test_font_validation_embeds_only_the_items_its_episodes_use() -> None:
+    from models.data import GlyphSet
+    from models.network import Encoder
+    from protoglyph.core.classifier import episode_accuracy
+
+    rng = np.random.default_rng(0)
+    chars = [f"font:{script}/c{i}" for script in ("Latin", "Greek") for i in range(25)]
+    label = np.repeat(np.arange(len(chars)), 8)  # eight families per character
+    drawer = np.tile(np.arange(8), len(chars))
+    fonts = GlyphSet(rng.random((len(label), 2, 64, 64)).astype(np.float16), label, drawer, chars)
+    omniglot = GlyphSet(rng.random((500, 2, 64, 64)).astype(np.float16), np.repeat(np.arange(25), 20),
+                        np.tile(np.arange(1, 21), 25), [f"A{i // 5}/character{i:02d}" for i in range(25)])
+    check = train.Validator(omniglot, 32, episodes=3, fonts=fonts, preprocess="skeleton-ink-v2")
+    assert 0 < len(check.font_items) < len(fonts.label)
+    encoder = Encoder(8, 4, 2)
+    score = check(encoder, 0.0, 1.0, "cpu")["fonts_20w1s"]
+    everything = check._embed(fonts, encoder.eval(), 0.0, 1.0, "cpu")
+    expected = []
+    for support, query in train.font_episodes(fonts, 20, 3, 4321):  # the same episodes, on every item
+        truth = np.repeat(np.arange(len(support)), len(query) // len(support))
+        expected.append(episode_accuracy(list(everything[support][:, None, :]), everything[query], truth))
+    assert score == pytest.approx(float(np.mean(expected)), abs=1e-9)
