@@ -122,9 +122,13 @@ class TreeMemory(threading.Thread):
             self.join()
 
 
-def run_cli(folder: Path, flag: str, source: Path, out_csv: Path, memory: bool = False) -> dict[str, float]:
-    """Run ``protoglyph label`` in a new process: wall time, printed embedding rate, peak memory (MB)."""
+def run_cli(folder: Path, flag: str, source: Path, out_csv: Path, memory: bool = False,
+            model: Path | None = None) -> dict[str, float]:
+    """Run ``protoglyph label`` in a new process (``model``: its ``--model``): wall time, printed
+    embedding rate, peak memory (MB)."""
     cmd = [sys.executable, "-m", "protoglyph", "label", str(folder), flag, str(source), "--out", str(out_csv)]
+    if model is not None:
+        cmd += ["--model", str(model)]
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     monitor = TreeMemory(proc.pid, memory)

@@ -24,3 +24,18 @@ def test_app_benchmark_prints_its_figures(capsys: pytest.CaptureFixture[str], tm
     assert result["pen_up_to_paint_ms_median"] > 0 and result["start_s_median"] > 0  # type: ignore[operator]
     out = capsys.readouterr().out
     assert "pen lifted" in out and "canvas fidelity skipped" in out
+
+
+def test_speed_comparison_alternates_and_reports_ratios(capsys: pytest.CaptureFixture[str], tmp_path) -> None:
+    from models import compare_speed
+    from protoglyph.core.encoder import default_model_path
+
+    from tests.model_factory import make_encoder
+
+    assert compare_speed.alternate(3) == [[0, 1], [1, 0], [0, 1]]
+    candidate = make_encoder(tmp_path / "two.onnx", preprocess="skeleton-ink-v2")
+    result = compare_speed.main(["--model", str(candidate), "--rounds", "1", "--no-cli", "--json"])
+    assert set(result["ratio"]) == set(compare_speed.FIGURES)  # type: ignore[arg-type]
+    assert all(v > 0 for v in result["ratio"].values())  # type: ignore[union-attr]
+    out = capsys.readouterr().out
+    assert "one image with preprocessing" in out and default_model_path().name in out
