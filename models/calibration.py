@@ -1,6 +1,7 @@
 """Fit and measure the calibration of the shown confidence (issue 11), and store it in the model.
 
     python -m models.calibration [--data DIR] [--model PATH] [--episodes N] [--fit-episodes N]
+                                 [--typical-spread] [--rule RULE.json] [--fonts [--font-cache DIR]]
                                  [--out FILE.json] [--write-model PATH] [--no-evaluation] [--json]
 
 **Fit** (validation alphabets only: the 5 background alphabets held out of training, as for
@@ -26,7 +27,9 @@ for reporting only, on the evaluation alphabets. And the ordering figure: folder
 classes x 5 examples holding the other 15 drawings of each and 15 drawings of each of 3
 characters of no class, labeled with :class:`BatchResults`: the share of the wrong
 predictions (the nearest class is not the item's) that "least certain first" puts in the
-first 20% of the folder.
+first 20% of the folder. ``--fonts`` adds the ECE on every domain x task of the font suite
+(``models/font_suite.py``: printed, scanned, handwriting-like glyphs of the validation
+families, cross-typeface within a script, known and unknown queries), fresh episodes.
 
 ``--out`` writes the fitted values as JSON for ``models.export --calibration``;
 ``--write-model`` rewrites that model file's calibration metadata (weights untouched).
@@ -343,6 +346,17 @@ def calibration_figures(episodes: Sequence[Episode], calibration: Calibration | 
             "accuracy": round(float(pooled[:, 2].sum() / pooled[:, 0].sum()), 5), "reliability": table}
 
 
+def font_suite_figures(trials: dict[str, Any], calibration: Calibration, temperature: float) -> dict[str, Any]:
+    """ECE of the shown confidence per domain x task of the font suite (``font_suite.collect``'s
+    trials), known and unknown queries, with the calibration's own threshold rule."""
+    rule = calibration.threshold_rule
+    out = {}
+    for key, (rows, _) in trials.items():
+        episodes = [Episode(t.distances, t.truth, t.reference(rule)) for t in rows]
+        out[key] = calibration_figures(episodes, calibration, temperature)
+    return out
+
+
 def _rule_only(rule: Calibration | None) -> Calibration | None:
     """A calibration that only sets the default threshold's rule, ``rule``'s (or none: encoder 1's)."""
     if rule is None:
@@ -627,6 +641,9 @@ def main(argv: list[str] | None = None) -> None:
                    help="also compare the open-set term's forms across validation alphabets (about 2 min)")
     p.add_argument("--rule", type=Path, metavar="RULE.json",
                    help="the threshold rule to fit with (python -m models.open_set --domains --fit --out)")
+    p.add_argument("--fonts", action="store_true", help="also measure ECE on the font suite (validation families)")
+    p.add_argument("--font-cache", type=Path, help="font cache for --fonts (default: models.fonts')")
+    p.add_argument("--font-episodes", type=int, default=300, help="episodes per domain and task with --fonts")
     p.add_argument("--json", action="store_true", help="end with one JSON line of the results")
     args = p.parse_args(argv)
     t0 = time.perf_counter()
@@ -673,6 +690,17 @@ def main(argv: list[str] | None = None) -> None:
         ordering = ordering_figures(emb, labels, calibration, temperature, args.folders, seed + 7)
         print_ordering(f"{split} alphabets", ordering)
         results[split] = {"ece": figures, "ordering": ordering}
+    if args.fonts:
+        from models import font_suite, fonts  # the suite imports this module
+
+        corpus, path = fonts.build_with_path(args.font_cache or fonts.default_cache())
+        pool = font_suite.build_pool(corpus, session, font_suite.corpus_key(path))
+        trials = font_suite.collect(pool, args.font_episodes, args.seed + 1)
+        results["fonts"] = font_suite_figures(trials, calibration, temperature)
+        print(f"\nfont suite (validation families), {args.font_episodes} episodes per cell: ECE % [95% CI]")
+        for key, f in results["fonts"].items():
+            print(f"  {key:<30} {100 * f['ece']:5.2f} [{100 * f['ci95'][0]:5.2f}, {100 * f['ci95'][1]:5.2f}]  "
+                  f"confidence {100 * f['mean_confidence']:5.1f}, accuracy {100 * f['accuracy']:5.1f}")
     seconds = time.perf_counter() - t0
     results["seconds"] = {"fit": round(t_fit - t0, 1), "total": round(seconds, 1)}
     print(f"\nfit in {t_fit - t0:.1f} s, all in {seconds:.1f} s")

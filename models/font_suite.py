@@ -44,7 +44,7 @@ from models import fonts, glyph_augment
 from models.calibration import weights_digest
 from protoglyph.core.classifier import Calibration, FewShotClassifier
 from protoglyph.core.encoder import EncoderSession
-from protoglyph.core.threshold import ThresholdRule
+from protoglyph.core.threshold import OpenSetReference, ThresholdRule, prototype_density
 
 #: Variants of every (character, validation family) glyph: index 0 clean, then scans, then
 #: handwriting-like distortions.
@@ -168,6 +168,9 @@ class Trial:
         known, unknown: nearest squared distance of each known query and of each query of a
             character of none of the classes.
         scatter, counts: the support set's scatter around its prototypes and examples per class.
+        distances, truth, density: every query's squared distances ``(n, N)`` to the prototypes,
+            its class (-1: none of them) and the prototypes' density (``threshold.prototype_density``),
+            for the shown confidence (``models.calibration --fonts``).
     """
 
     accuracy: float
@@ -175,6 +178,14 @@ class Trial:
     unknown: np.ndarray
     scatter: float
     counts: tuple[int, ...]
+    distances: np.ndarray | None = None
+    truth: np.ndarray | None = None
+    density: float | None = None
+
+    def reference(self, rule: ThresholdRule) -> OpenSetReference:
+        """The support set's :class:`OpenSetReference` under ``rule``, as the app's classifier makes it."""
+        return OpenSetReference(rule.threshold(self.scatter, self.counts),
+                                float(np.mean([1.0 / k for k in self.counts])), self.density)
 
     def figures(self, rule: ThresholdRule) -> tuple[float, float, float]:
         """Accuracy, kept share of known queries, rejected share of unknowns under ``rule``."""
@@ -189,8 +200,10 @@ def trial_of(clf: FewShotClassifier, examples: list[np.ndarray], queries: np.nda
     _, d = clf.distances(queries)
     k = truth >= 0
     scatter = sum(float(((e - e.mean(0)) ** 2).sum()) for e in (np.asarray(x, np.float64) for x in examples))
+    _, prototypes = clf.prototypes()
     return Trial(float((d[k].argmin(1) == truth[k]).mean()), d[k].min(1), d[~k].min(1), scatter,
-                 tuple(len(e) for e in examples))
+                 tuple(len(e) for e in examples), d.astype(np.float32), truth.astype(np.int64),
+                 prototype_density(prototypes))
 
 
 def trial(pool: Pool, domain: str, ways: int, shots: int, rng: np.random.Generator,

@@ -172,6 +172,43 @@ def test_suite_episodes_measure_accuracy_and_both_sides_of_the_threshold() -> No
     assert results["handwriting typefaces/5w1s"]["accuracy"][0] == 1.0
 
 
+def test_suite_trials_give_the_apps_open_set_reference_and_an_ece_per_cell() -> None:
+    from models.calibration import font_suite_figures
+    from protoglyph.core.classifier import Calibration, FewShotClassifier
+    from protoglyph.core.threshold import ThresholdRule
+
+    rng = np.random.default_rng(1)
+    chars, fams = 30, 4
+    centres = rng.normal(0, 10, (chars, 16)).astype(np.float32)
+    emb = [centres[c] + rng.normal(0, 0.3, (suite.VARIANTS, 16)) for c in range(chars) for _ in range(fams)]
+    char = [c for c in range(chars) for _ in range(fams)]
+    family = [f for _ in range(chars) for f in range(fams)]
+    pool = suite.Pool(np.array(emb, np.float32), np.array(char), np.array(family),
+                      np.array(["latin"] * len(char)), np.array([f == 3 for f in family]))
+    rule = ThresholdRule(2.0, keep_factor=3.0, spread_floor=0.5, effective_shots=True)
+    calibration = Calibration(1.0, typical_spread=2.0, keep_factor=3.0, spread_floor=0.5, effective_shots=True)
+    # the reference a trial rebuilds is the one the app's classifier holds for that support set
+    examples = [pool.embeddings[i * fams, 1:6] for i in range(5)]
+    app = FewShotClassifier(16, calibration=calibration)
+    for j, e in enumerate(examples):
+        app.add_examples(j, e)
+    plain = FewShotClassifier(16)
+    for j, e in enumerate(examples):
+        plain.add_examples(j, e)
+    queries = pool.embeddings[[i * fams + 1 for i in range(10)], 1]
+    trial = suite.trial_of(plain, examples, queries, np.array([0, 1, 2, 3, 4, -1, -1, -1, -1, -1]))
+    ours, theirs = trial.reference(rule), app.open_set_reference()
+    assert theirs is not None and ours.threshold == pytest.approx(theirs.threshold, rel=1e-5)
+    assert ours.mean_inverse_shots == theirs.mean_inverse_shots
+    assert ours.density == pytest.approx(theirs.density, rel=1e-5)
+    trials = suite.collect(pool, 10)
+    figures = font_suite_figures(trials, calibration, 1.0)
+    assert set(figures) == set(trials)
+    for key, f in figures.items():
+        assert 0.0 <= f["ece"] <= 1.0
+        assert sum(b["count"] for b in f["reliability"]) == sum(len(t.truth) for t in trials[key][0])
+
+
 # -- training on fonts -----------------------------------------------------------------------
 def many_character_package(tmp_path: Path, i: int, characters: int = 10) -> Path:
     """A package whose font draws ``characters`` letters as distinct patterns of boxes, shifted a
