@@ -35,7 +35,6 @@ from protoglyph.core.batch_store import read_batch
 from protoglyph.core.classifier import squared_distances
 from protoglyph.core.encoder import EncoderSession
 from protoglyph.core.imagefile import read_image
-from protoglyph.core.preprocess import preprocess
 from protoglyph.core.project import Project
 from protoglyph.core.review import BatchResults
 from protoglyph.core.threshold import default_threshold
@@ -153,7 +152,7 @@ def naive_rate(files: list[Path], examples: Path, runs: int) -> float:
 
     def embed(path: Path) -> np.ndarray:
         image = np.asarray(Image.open(path).convert("L"))
-        return session.embed_inputs(preprocess(image, session.input_size)[None])[0]
+        return session.embed_inputs(session.preprocess([image]))[0]
 
     prototypes = np.stack([np.mean([embed(f) for f in fs], 0) for fs in example_files(examples).values()])
     rates = []

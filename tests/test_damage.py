@@ -114,6 +114,27 @@ def test_a_damaged_example_image_is_reported_and_left_out(tmp_path: Path, encode
     assert "Class “Ring” lost example 1" in err and "Traceback" not in err
 
 
+def test_damaged_text_that_is_not_utf8_is_read_never_a_crash(tmp_path: Path, encoder: EncoderSession) -> None:
+    """Random damage once landed in an example's file name: SQLite returned bytes that are not
+    UTF-8 and reading the examples raised sqlite3.OperationalError (found by the random
+    overwrites above with another model's bytes)."""
+    path = tmp_path / "p.protoglyph"
+    create_starter_project(path, encoder).project.close()
+    db = sqlite3.connect(path)
+    victim = db.execute("SELECT id FROM examples ORDER BY id LIMIT 1").fetchone()[0]
+    db.execute("UPDATE examples SET source = CAST(X'7CFF59E92F' AS TEXT) WHERE id = ?", (victim,))
+    first_class = db.execute("SELECT id FROM classes ORDER BY position LIMIT 1").fetchone()[0]
+    db.execute("UPDATE classes SET name = CAST(X'52696E67FE' AS TEXT) WHERE id = ?", (first_class,))
+    db.commit()
+    db.close()
+    ws = Workspace(Project.open(path), encoder)
+    examples = {e.id: e for e in ws.project.examples()}
+    assert examples[victim].source == os.fsdecode(b"|\xffY\xe9/") and not examples[victim].damaged
+    assert victim in ws._embedding  # the example itself is whole and used
+    assert [c.name for c in ws.classes()][0] == os.fsdecode(b"Ring\xfe")
+    ws.project.close()
+
+
 def test_non_finite_stored_numbers_are_computed_again(tmp_path: Path, encoder: EncoderSession) -> None:
     path, folder = labeled_project(tmp_path, encoder)
     project = Project.open(path)

@@ -35,7 +35,7 @@ def test_shipped_model_is_found_and_small() -> None:
 
 def test_shipped_model_metadata(shipped: EncoderSession) -> None:
     info = shipped.info
-    assert info.preprocess == pp.PREPROCESS_VERSION
+    assert info.preprocess in pp.PREPROCESS_CHANNELS and shipped.channels == len(pp.channels(info.preprocess))
     assert info.input_size == pp.INPUT_SIZE and info.embedding_size > 0 and info.temperature > 0
     assert set(info.accuracy) >= {"5w1s", "5w5s", "20w1s", "20w5s", "20w1s_within"}
     assert "20-way 1-shot" in info.summary()
@@ -50,7 +50,8 @@ def test_shipped_model_is_deterministic_and_batch_independent(shipped: EncoderSe
     one_by_one = np.concatenate([shipped.embed_images([im]) for im in images])
     np.testing.assert_allclose(one_by_one, a, rtol=1e-5, atol=1e-5)
     assert a.shape == (4, shipped.embedding_size) and a.dtype == np.float32
-    assert shipped.embed_inputs(np.zeros((0, pp.INPUT_SIZE, pp.INPUT_SIZE), np.float32)).shape == (0, a.shape[1])
+    empty = np.zeros((0, shipped.channels, pp.INPUT_SIZE, pp.INPUT_SIZE), np.float32)
+    assert shipped.embed_inputs(empty).shape == (0, a.shape[1])
 
 
 def test_shipped_model_separates_shapes(shipped: EncoderSession) -> None:
@@ -126,7 +127,7 @@ def test_no_telemetry_and_no_files_in_home(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("ORT_DISABLE_TELEMETRY", "XDG_CACHE_HOME")}
     env["HOME"] = str(home)
     code = ("import os, numpy as np; import protoglyph.core.encoder as e; "
-            "s = e.EncoderSession(); s.embed_inputs(np.zeros((3, s.input_size, s.input_size), np.float32)); "
+            "s = e.EncoderSession(); s.embed_inputs(np.zeros((3, s.channels, s.input_size, s.input_size), np.float32)); "
             "print(os.environ['ORT_DISABLE_TELEMETRY'])")
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "1"
@@ -165,7 +166,7 @@ def test_what_is_hashed_is_what_is_loaded(tmp_path: Path, monkeypatch: pytest.Mo
 
 def test_shipped_model_key(shipped: EncoderSession) -> None:
     name, version, preprocess, digest = shipped.model_key.split(":")
-    assert (name, version, preprocess) == (shipped.info.model_name, shipped.info.model_version, pp.PREPROCESS_VERSION)
+    assert (name, version, preprocess) == (shipped.info.model_name, shipped.info.model_version, shipped.info.preprocess)
     assert digest == hashlib.sha256(default_model_path().read_bytes()).hexdigest()[:16]
 
 

@@ -618,10 +618,18 @@ def _is_busy(exc: sqlite3.Error) -> bool:
     return "database is locked" in str(exc)
 
 
+def _read_text(raw: bytes) -> str:
+    """A TEXT value as read: UTF-8, and bytes that are not (damage) as surrogate escapes, as
+    :func:`from_db_text` reads a stored file name, so that a damaged name never stops the
+    project from opening (the default raised sqlite3.OperationalError on reading the row)."""
+    return raw.decode("utf-8", "surrogateescape")
+
+
 def _connect(path: Path, mode: str) -> sqlite3.Connection:
     try:
         db = sqlite3.connect(f"{path.resolve().as_uri()}?mode={mode}", uri=True, isolation_level=None,
                              timeout=BUSY_STEP_S)
+        db.text_factory = _read_text
         db.execute("PRAGMA foreign_keys = ON")
         if mode == "rw":
             db.execute("PRAGMA synchronous = FULL")
