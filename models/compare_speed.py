@@ -61,7 +61,8 @@ def compare_cli(models: list[Path], count: int, runs: int, work: Path, data: str
     rates: list[list[float]] = [[] for _ in models]
     for order in alternate(runs, len(models)):
         for i in order:
-            rates[i].append(count / batch_benchmark.run_cli(folder, "--examples", examples, csv, model=models[i])["wall_s"])
+            run = batch_benchmark.run_cli(folder, "--examples", examples, csv, model=models[i])
+            rates[i].append(count / run["wall_s"])
     return [statistics.median(r) for r in rates]
 
 

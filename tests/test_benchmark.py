@@ -29,7 +29,6 @@ def test_app_benchmark_prints_its_figures(capsys: pytest.CaptureFixture[str], tm
 def test_speed_comparison_alternates_and_reports_ratios(capsys: pytest.CaptureFixture[str], tmp_path) -> None:
     from models import compare_speed
     from protoglyph.core.encoder import default_model_path
-
     from tests.model_factory import make_encoder
 
     assert compare_speed.alternate(3) == [[0, 1], [1, 0], [0, 1]]

@@ -126,8 +126,8 @@ def test_no_telemetry_and_no_files_in_home(tmp_path: Path) -> None:
     home.mkdir()
     env = {k: v for k, v in os.environ.items() if k not in ("ORT_DISABLE_TELEMETRY", "XDG_CACHE_HOME")}
     env["HOME"] = str(home)
-    code = ("import os, numpy as np; import protoglyph.core.encoder as e; "
-            "s = e.EncoderSession(); s.embed_inputs(np.zeros((3, s.channels, s.input_size, s.input_size), np.float32)); "
+    code = ("import os, numpy as np; import protoglyph.core.encoder as e; s = e.EncoderSession(); "
+            "s.embed_inputs(np.zeros((3, s.channels, s.input_size, s.input_size), np.float32)); "
             "print(os.environ['ORT_DISABLE_TELEMETRY'])")
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "1"
