@@ -40,12 +40,11 @@ def alternate(rounds: int, count: int = 2) -> list[list[int]]:
     return [order if r % 2 == 0 else order[::-1] for r in range(rounds)]
 
 
-def compare_encoders(models: list[Path], rounds: int, threads: int = 2) -> list[dict[str, float]]:
-    """Per model, the median over ``rounds`` of each :func:`models.benchmark.measure` figure."""
-    sessions = [EncoderSession(m, threads=threads, batch_size=512) for m in models]
+def compare_encoders(sessions: list[EncoderSession], rounds: int) -> list[dict[str, float]]:
+    """Per session, the median over ``rounds`` of each :func:`models.benchmark.measure` figure."""
     images = shapes()
-    per_model: list[list[dict[str, float]]] = [[] for _ in models]
-    for order in alternate(rounds, len(models)):
+    per_model: list[list[dict[str, float]]] = [[] for _ in sessions]
+    for order in alternate(rounds, len(sessions)):
         for i in order:
             per_model[i].append(measure(sessions[i], images, runs=3, single=300))
     return [{k: statistics.median(r[k] for r in runs) for k in FIGURES} for runs in per_model]
@@ -79,13 +78,12 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
     models = [args.baseline or default_model_path(), args.model]
-    names = []
-    for m in models:
-        info = EncoderSession(m).info
-        names.append(f"{info.model_version} ({m.name}, {m.stat().st_size / 1e6:.2f} MB)")
+    sessions = [EncoderSession(m, threads=2, batch_size=512) for m in models]
+    names = [f"{s.info.model_version} ({m.name}, {m.stat().st_size / 1e6:.2f} MB)"
+             for s, m in zip(sessions, models, strict=True)]
     load = os.getloadavg()
     print(f"load average before the runs: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; {os.cpu_count()} cores")
-    speed = compare_encoders(models, args.rounds)
+    speed = compare_encoders(sessions, args.rounds)
     result: dict[str, object] = {"models": names, "rounds": args.rounds, "load_average": load,
                                  "baseline": speed[0], "candidate": speed[1]}
     ratio = {k: speed[1][k] / speed[0][k] for k in FIGURES}

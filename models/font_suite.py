@@ -27,6 +27,7 @@ share of queries of other characters of the script (unknowns) it rejects.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import json
 import math
@@ -44,7 +45,7 @@ from models import fonts, glyph_augment
 from models.calibration import weights_digest
 from protoglyph.core.classifier import Calibration, FewShotClassifier
 from protoglyph.core.encoder import EncoderSession
-from protoglyph.core.threshold import OpenSetReference, ThresholdRule, prototype_density
+from protoglyph.core.threshold import OpenSetReference, ThresholdRule, prototype_density, reference_from_moments
 
 #: Variants of every (character, validation family) glyph: index 0 clean, then scans, then
 #: handwriting-like distortions.
@@ -184,8 +185,9 @@ class Trial:
 
     def reference(self, rule: ThresholdRule) -> OpenSetReference:
         """The support set's :class:`OpenSetReference` under ``rule``, as the app's classifier makes it."""
-        return OpenSetReference(rule.threshold(self.scatter, self.counts),
-                                float(np.mean([1.0 / k for k in self.counts])), self.density)
+        reference = reference_from_moments(self.scatter, self.counts, rule=rule)
+        assert reference is not None  # every trial's classes have examples
+        return dataclasses.replace(reference, density=self.density)
 
     def figures(self, rule: ThresholdRule) -> tuple[float, float, float]:
         """Accuracy, kept share of known queries, rejected share of unknowns under ``rule``."""
