@@ -39,7 +39,6 @@ Embeddings are cached per model weights under ``$TMPDIR/protoglyph-calibration``
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import hashlib
 import json
 import math
@@ -61,6 +60,7 @@ from protoglyph.core.batch_store import DONE, BatchTable
 from protoglyph.core.classifier import (
     EFFECTIVE_SHOTS_KEY,
     KEEP_FACTOR_KEY,
+    ONE_SHOT_KEEP_FACTOR_KEY,
     OPEN_SET_KEYS,
     SPREAD_FLOOR_KEY,
     TEMPERATURE_KEY,
@@ -361,8 +361,7 @@ def _rule_only(rule: Calibration | None) -> Calibration | None:
     """A calibration that only sets the default threshold's rule, ``rule``'s (or none: encoder 1's)."""
     if rule is None:
         return None
-    return Calibration(1.0, typical_spread=rule.typical_spread, keep_factor=rule.keep_factor,
-                       spread_floor=rule.spread_floor, effective_shots=rule.effective_shots)
+    return Calibration(1.0).with_rule_of(rule)
 
 
 def measure_typical_spread(emb: np.ndarray, labels: np.ndarray) -> float:
@@ -520,7 +519,7 @@ def calibration_json(calibration: Calibration, fit_line: str) -> dict[str, Any]:
 def read_rule_json(path: Path) -> dict[str, str]:
     """The threshold-rule keys of a ``models.open_set --fit --out`` file, checked as the app checks them."""
     data = json.loads(path.read_text())
-    keys = (TYPICAL_SPREAD_KEY, KEEP_FACTOR_KEY, SPREAD_FLOOR_KEY, EFFECTIVE_SHOTS_KEY)
+    keys = (TYPICAL_SPREAD_KEY, KEEP_FACTOR_KEY, SPREAD_FLOOR_KEY, EFFECTIVE_SHOTS_KEY, ONE_SHOT_KEEP_FACTOR_KEY)
     if not isinstance(data, dict) or TYPICAL_SPREAD_KEY not in data:
         raise ValueError(f"{path}: not a threshold rule (no {TYPICAL_SPREAD_KEY})")
     meta = {k: str(data[k]) for k in keys if k in data}
@@ -539,7 +538,8 @@ def read_calibration_json(path: Path) -> dict[str, str]:
     data = json.loads(path.read_text())
     if not isinstance(data, dict):
         raise ValueError(f"{path}: not a JSON object")
-    keys = (TEMPERATURE_KEY, *OPEN_SET_KEYS, TYPICAL_SPREAD_KEY, KEEP_FACTOR_KEY, SPREAD_FLOOR_KEY)
+    keys = (TEMPERATURE_KEY, *OPEN_SET_KEYS, TYPICAL_SPREAD_KEY, KEEP_FACTOR_KEY, SPREAD_FLOOR_KEY,
+            ONE_SHOT_KEEP_FACTOR_KEY)
     try:
         meta = {k: repr(float(data[k])) for k in keys if k in data}
     except (TypeError, ValueError):
@@ -661,9 +661,7 @@ def main(argv: list[str] | None = None) -> None:
         spread = rule.typical_spread
     fit_tasks = [sample_episodes(emb, labels, w, k, args.fit_episodes, args.seed + 100 + i, rule)
                  for i, (_, w, k) in enumerate(TASKS)]
-    calibration = dataclasses.replace(fit(fit_tasks, temperature), typical_spread=spread,
-                                      keep_factor=rule.keep_factor, spread_floor=rule.spread_floor,
-                                      effective_shots=rule.effective_shots)
+    calibration = fit(fit_tasks, temperature).with_rule_of(rule)
     t_fit = time.perf_counter()
     o = calibration.open_set
     assert o is not None

@@ -25,9 +25,10 @@ metadata) on every domain at once, validation data only: Omniglot's validation a
 the font suite's printed, scanned, handwriting-like and handwriting-typeface glyphs
 (``models.font_suite``), 5/20-way, 1/5-shot, both sides per domain. ``--fit`` chooses the rule
 that keeps at least ``--keep`` (95%) of the person's own items in *every* domain and task while
-rejecting as many others as it can, over a grid of keep factors, spread floors and effective
-shots; it is chosen on one set of episodes (seed ``--seed``) and reported on another (seed
-``--seed + 1``), and ``--out`` writes its metadata keys for ``models.calibration --rule``.
+rejecting as many others as it can, over a grid of keep factors (one for one-example classes,
+one for many), spread floors and effective shots; it is chosen on one set of episodes (seed
+``--seed``) and reported on another (seed ``--seed + 1``), and ``--out`` writes its metadata
+keys for ``models.calibration --rule``.
 """
 
 from __future__ import annotations
@@ -130,29 +131,59 @@ def fit_rule(trials: dict[str, tuple[list[font_suite.Trial], list[str]]], typica
              keep: float = 0.95) -> tuple[ThresholdRule, float, float]:
     """The grid's rule that rejects the most others on average while keeping ``keep`` of the
     known items in every domain and task; with its worst kept and mean rejected share. If no
-    rule keeps enough everywhere, the one whose worst kept share is highest."""
+    rule keeps enough everywhere, the one whose worst kept share is highest.
+
+    The grid: effective shots or not, each spread floor, and a keep factor for one-example
+    classes beside the one for many (:data:`KEEP_FACTORS` each; equal ones are one factor).
+    The threshold is the keep factor times a base that does not depend on it
+    (``ThresholdRule.base``), so every pair of factors is judged at once per trial."""
+    factors = np.array(KEEP_FACTORS)
     best: tuple[tuple[float, float], ThresholdRule, float, float] | None = None
     for effective in (False, True):
         for floor in SPREAD_FLOORS:
-            for factor in KEEP_FACTORS:
-                rule = ThresholdRule(typical_spread, factor, floor, effective)
-                kept, rejected = [], []
-                for rows, _ in trials.values():
-                    figures = np.array([t.figures(rule) for t in rows])
-                    kept.append(float(figures[:, 1].mean()))
-                    rejected.append(float(np.nanmean(figures[:, 2])))
-                worst, mean_rejected = min(kept), float(np.mean(rejected))
-                score = (1.0, mean_rejected) if worst >= keep else (0.0, worst)
-                if best is None or score > best[0]:
-                    best = (score, rule, worst, mean_rejected)
+            rule = ThresholdRule(typical_spread, 1.0, floor, effective)
+            kept, rejected = [], []
+            for rows, _ in trials.values():
+                cell_kept, cell_rejected = [], []
+                for t in rows:
+                    base = rule.base(t.scatter, t.counts)
+                    m = float(np.mean([1.0 / k for k in t.counts]))
+                    bound = m * factors[:, None] + (1.0 - m) * factors[None, :]  # (one shot, many)
+                    known = np.sort(t.known) / base
+                    cell_kept.append(np.searchsorted(known, bound, side="right") / max(len(known), 1))
+                    if len(t.unknown):
+                        unknown = np.sort(t.unknown) / base
+                        cell_rejected.append(1.0 - np.searchsorted(unknown, bound, side="right") / len(unknown))
+                kept.append(np.mean(cell_kept, 0))
+                rejected.append(np.mean(cell_rejected, 0) if cell_rejected else np.full(bound.shape, np.nan))
+            worst = np.min(kept, 0)
+            mean_rejected = np.nanmean(rejected, 0)
+            ok = worst >= keep
+            value = np.where(ok, mean_rejected, -np.inf) if ok.any() else worst
+            i, j = _best_cell(value)
+            score = (1.0 if ok.any() else 0.0, float(value[i, j]))
+            if best is None or score > best[0]:
+                one_shot = None if i == j else float(factors[i])
+                chosen = ThresholdRule(typical_spread, float(factors[j]), floor, effective, one_shot)
+                best = (score, chosen, float(worst[i, j]), float(mean_rejected[i, j]))
     assert best is not None
     return best[1], best[2], best[3]
 
 
+def _best_cell(value: np.ndarray) -> tuple[int, int]:
+    """The (one-shot, many-shot) factor indices of the highest ``value``: one factor for both
+    where that does as well, else the first in order."""
+    top = np.nanmax(value)
+    diagonal = np.flatnonzero(np.diag(value) == top)
+    if len(diagonal):
+        return int(diagonal[0]), int(diagonal[0])
+    i, j = np.unravel_index(int(np.argmax(value == top)), value.shape)
+    return int(i), int(j)
+
+
 def rule_metadata(rule: ThresholdRule) -> dict[str, Any]:
     """The metadata keys of a rule, as ``models.calibration`` and ``models.export`` take them."""
-    meta = Calibration(1.0, typical_spread=rule.typical_spread, keep_factor=rule.keep_factor,
-                       spread_floor=rule.spread_floor, effective_shots=rule.effective_shots).to_metadata()
+    meta = Calibration(1.0).with_rule(rule).to_metadata()
     meta.pop("calibrated_temperature")
     return meta
 

@@ -55,3 +55,41 @@ def test_when_nothing_keeps_enough_the_fit_keeps_the_most() -> None:
     hopeless = {"far/5w1s": (_trials(rng, SPREAD, 30.0, 1), ["x"])}
     rule, worst, _ = open_set.fit_rule(hopeless, SPREAD)
     assert worst < 0.95 and rule.keep_factor == max(open_set.KEEP_FACTORS)
+
+
+def _cell(rng: np.random.Generator, shots: int, support_spread: float, known_scale: float,
+          unknown_scale: float, episodes: int = 60, ways: int = 5) -> list[Trial]:
+    out = []
+    for _ in range(episodes):
+        known = rng.chisquare(8, ways * 5) / 8 * SPREAD * known_scale
+        unknown = rng.chisquare(8, ways * 5) / 8 * SPREAD * unknown_scale
+        out.append(Trial(1.0, known, unknown, support_spread * ways * (shots - 1), (shots,) * ways))
+    return out
+
+
+def _cells(trials: dict[str, tuple[list[Trial], list[str]]], rule: ThresholdRule) -> dict[str, np.ndarray]:
+    return {k: np.mean([t.figures(rule) for t in rows], 0)[1:] for k, (rows, _) in trials.items()}
+
+
+def test_one_shot_classes_get_their_own_keep_factor_so_the_wide_bound_of_close_scans_does_not_silence_them() -> None:
+    """The candidate encoder 2's failure: five close scans of a glyph need a wide bound, and one
+    keep factor for every support set then rejects almost nothing near a single drawing."""
+    rng = np.random.default_rng(0)
+    trials = {"drawings/5w1s": (_cell(rng, 1, SPREAD, 1.5, 6.0), ["x"]),
+              "scanned/5w5s": (_cell(rng, 5, SPREAD / 20, 4.0, 12.0), ["x"])}
+    rule, worst, _ = open_set.fit_rule(trials, SPREAD)
+    assert worst >= 0.95 and rule.one_shot_keep_factor is not None
+    assert rule.one_shot_keep_factor < rule.keep_factor
+    # the best rule of one keep factor, by brute force over the same grid
+    single = []
+    for effective in (False, True):
+        for floor in open_set.SPREAD_FLOORS:
+            for factor in open_set.KEEP_FACTORS:
+                cells = _cells(trials, ThresholdRule(SPREAD, factor, floor, effective))
+                if min(v[0] for v in cells.values()) >= 0.95:
+                    single.append((float(np.mean([v[1] for v in cells.values()])), cells))
+    best_single = max(single, key=lambda s: s[0])[1]
+    fitted = _cells(trials, rule)
+    assert min(v[0] for v in fitted.values()) >= 0.95
+    assert fitted["drawings/5w1s"][1] > best_single["drawings/5w1s"][1] + 0.5
+    assert fitted["scanned/5w5s"][1] >= best_single["scanned/5w5s"][1] - 0.02

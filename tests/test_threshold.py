@@ -163,3 +163,27 @@ def test_a_model_carries_its_rule_and_the_classifier_uses_it() -> None:
                                           "threshold_effective_shots": "yes"})
     assert bad.threshold_rule == ThresholdRule()
     assert set(bad.ignored) == {"threshold_keep_factor", "threshold_spread_floor", "threshold_effective_shots"}
+
+
+def test_one_example_classes_may_have_their_own_keep_factor_and_mixed_sets_blend_the_two() -> None:
+    from protoglyph.core.classifier import Calibration, FewShotClassifier
+
+    rule = ThresholdRule(typical_spread=4.0, keep_factor=3.0, one_shot_keep_factor=2.0)
+    plain = ThresholdRule(typical_spread=4.0, keep_factor=3.0)
+    assert rule.threshold(0.0, [1, 1]) == pytest.approx(2.0 * 4.0 * 2)  # one-shot: its own factor
+    assert rule.threshold(80.0, [5, 5]) == pytest.approx(plain.threshold(80.0, [5, 5]) * (0.2 * 2 + 0.8 * 3) / 3)
+    mixed = rule.threshold(40.0, [1, 5])  # m = (1 + 1/5) / 2 = 0.6
+    assert mixed == pytest.approx(plain.threshold(40.0, [1, 5]) * (0.6 * 2 + 0.4 * 3) / 3)
+    assert ThresholdRule(4.0, 3.0).keep([1]) == 3.0  # none: one factor at any shots, as before
+    # carried in a model's metadata and read back; the classifier's threshold follows it
+    calibration = Calibration(1.0).with_rule(rule)
+    meta = calibration.to_metadata()
+    assert meta["threshold_one_shot_keep_factor"] == "2.0"
+    assert Calibration.from_metadata(1.0, meta).threshold_rule == rule
+    clf = FewShotClassifier(8, calibration=calibration)
+    clf.add_examples("a", np.zeros((1, 8)))
+    clf.add_examples("b", np.ones((1, 8)))
+    assert clf.default_threshold() == pytest.approx(16.0, rel=1e-5)
+    # a hostile value is ignored and named; the rest of the rule stands
+    bad = Calibration.from_metadata(1.0, {**meta, "threshold_one_shot_keep_factor": "inf"})
+    assert bad.threshold_rule == ThresholdRule(4.0, 3.0) and bad.ignored == ("threshold_one_shot_keep_factor",)

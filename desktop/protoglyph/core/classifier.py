@@ -15,6 +15,7 @@ softmax probabilities.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -75,10 +76,13 @@ TEMPERATURE_RANGE = (1e-3, 1e3)
 TYPICAL_SPREAD_KEY = "typical_spread"
 SPREAD_RANGE = (1e-6, 1e6)
 #: The rest of a model's own :class:`threshold.ThresholdRule` (absent: encoder 1's rule).
-KEEP_FACTOR_KEY, SPREAD_FLOOR_KEY, EFFECTIVE_SHOTS_KEY = (
-    "threshold_keep_factor", "threshold_spread_floor", "threshold_effective_shots")
+KEEP_FACTOR_KEY, SPREAD_FLOOR_KEY, EFFECTIVE_SHOTS_KEY, ONE_SHOT_KEEP_FACTOR_KEY = (
+    "threshold_keep_factor", "threshold_spread_floor", "threshold_effective_shots",
+    "threshold_one_shot_keep_factor")
 KEEP_FACTOR_RANGE = (0.1, 100.0)
 SPREAD_FLOOR_RANGE = (0.0, 10.0)
+#: :class:`Calibration`'s fields that make up the threshold rule.
+RULE_FIELDS = ("typical_spread", "keep_factor", "spread_floor", "effective_shots", "one_shot_keep_factor")
 SCALE_RANGE = (1e-3, 1e3)
 WEIGHT_LIMIT = 1e3
 
@@ -163,8 +167,8 @@ class Calibration:
         ignored: metadata keys that were present but unusable, for a message (never fatal).
         typical_spread: the model's own typical spread for the default threshold, or ``None``
             (``threshold.TYPICAL_SPREAD``).
-        keep_factor, spread_floor, effective_shots: the rest of the model's own threshold rule
-            (``None``/``False``: encoder 1's).
+        keep_factor, spread_floor, effective_shots, one_shot_keep_factor: the rest of the
+            model's own threshold rule (``None``/``False``: encoder 1's).
     """
 
     temperature: float
@@ -174,6 +178,7 @@ class Calibration:
     keep_factor: float | None = None
     spread_floor: float | None = None
     effective_shots: bool = False
+    one_shot_keep_factor: float | None = None
 
     @property
     def threshold_rule(self) -> ThresholdRule:
@@ -183,7 +188,17 @@ class Calibration:
             default.typical_spread if self.typical_spread is None else self.typical_spread,
             default.keep_factor if self.keep_factor is None else self.keep_factor,
             default.spread_floor if self.spread_floor is None else self.spread_floor,
-            self.effective_shots)
+            self.effective_shots, self.one_shot_keep_factor)
+
+    def with_rule(self, rule: ThresholdRule) -> Calibration:
+        """This calibration with ``rule`` as its default threshold's rule."""
+        return dataclasses.replace(self, typical_spread=rule.typical_spread, keep_factor=rule.keep_factor,
+                                   spread_floor=rule.spread_floor, effective_shots=rule.effective_shots,
+                                   one_shot_keep_factor=rule.one_shot_keep_factor)
+
+    def with_rule_of(self, other: Calibration) -> Calibration:
+        """This calibration with ``other``'s threshold-rule fields, as they are (``None`` stays ``None``)."""
+        return dataclasses.replace(self, **{f: getattr(other, f) for f in RULE_FIELDS})
 
     @classmethod
     def from_metadata(cls, temperature: float, extra: Mapping[str, str]) -> Calibration:
@@ -211,11 +226,12 @@ class Calibration:
         spread = _number(extra, TYPICAL_SPREAD_KEY, SPREAD_RANGE, ignored)
         keep = _number(extra, KEEP_FACTOR_KEY, KEEP_FACTOR_RANGE, ignored)
         floor = _number(extra, SPREAD_FLOOR_KEY, SPREAD_FLOOR_RANGE, ignored)
+        one_shot = _number(extra, ONE_SHOT_KEEP_FACTOR_KEY, KEEP_FACTOR_RANGE, ignored)
         effective = extra.get(EFFECTIVE_SHOTS_KEY)
         if effective is not None and effective not in ("0", "1"):
             ignored.append(EFFECTIVE_SHOTS_KEY)
         return cls(temperature if fitted is None else fitted, open_set, tuple(ignored), spread, keep, floor,
-                   effective == "1")
+                   effective == "1", one_shot)
 
     @classmethod
     def from_model(cls, info: _ModelInfoLike) -> Calibration:
@@ -237,6 +253,8 @@ class Calibration:
             meta[SPREAD_FLOOR_KEY] = repr(float(self.spread_floor))
         if self.effective_shots:
             meta[EFFECTIVE_SHOTS_KEY] = "1"
+        if self.one_shot_keep_factor is not None:
+            meta[ONE_SHOT_KEEP_FACTOR_KEY] = repr(float(self.one_shot_keep_factor))
         return meta
 
     def probabilities(self, distances: np.ndarray,

@@ -23,7 +23,11 @@ support set's own spread says too little about the queries to come. Two changes 
 hold on printed, scanned and handwritten glyphs as on drawings: the pooled spread never falls
 below ``spread_floor`` times the encoder's typical spread, and with ``effective_shots`` examples
 that agree more closely than typical count as fewer, ``k_eff = 1 + (k - 1) · min(1, s²_obs / s²_typ)``
-in the ``(1 + 1/k)`` factor (five copies of one scan are about one example).
+in the ``(1 + 1/k)`` factor (five copies of one scan are about one example). And a rule may
+hold a second keep factor for one-example classes, ``one_shot_keep_factor``: the keep factor
+is then ``m · one_shot_keep_factor + (1 − m) · keep_factor`` with ``m = mean_c 1/k_c`` (the
+examples the person gave, not the effective ones), so that the wide bound that five close
+scans need does not also swallow everything near a single drawing.
 ``python -m models.open_set --domains --fit`` chooses them on validation data per model.
 
 :func:`open_set_reference` gives ``T`` together with ``mean_c 1/k_c`` and how close the
@@ -59,15 +63,25 @@ class ThresholdRule:
         keep_factor: the multiple of the expected distance that bounds a class.
         spread_floor: the pooled spread is at least this times ``typical_spread`` (0: no floor).
         effective_shots: count examples that agree more closely than typical as fewer.
+        one_shot_keep_factor: the keep factor of a support set of one-example classes
+            (``None``: ``keep_factor`` at any shots); between, it blends by ``mean_c 1/k_c``.
     """
 
     typical_spread: float = TYPICAL_SPREAD
     keep_factor: float = KEEP_FACTOR
     spread_floor: float = 0.0
     effective_shots: bool = False
+    one_shot_keep_factor: float | None = None
 
-    def threshold(self, scatter: float, counts: Sequence[int]) -> float:
-        """``T`` of classes with ``counts`` examples (all ≥ 1) and total ``scatter``."""
+    def keep(self, counts: Sequence[int]) -> float:
+        """The keep factor of classes with ``counts`` examples (all ≥ 1)."""
+        if self.one_shot_keep_factor is None:
+            return self.keep_factor
+        m = float(np.mean([1.0 / k for k in counts]))
+        return m * self.one_shot_keep_factor + (1.0 - m) * self.keep_factor
+
+    def base(self, scatter: float, counts: Sequence[int]) -> float:
+        """``T`` divided by the keep factor: the expected distance of a new item to its prototype."""
         degrees = sum(k - 1 for k in counts)
         scatter = max(float(scatter), 0.0)
         spread = (PRIOR_WEIGHT * self.typical_spread + scatter) / (PRIOR_WEIGHT + degrees)
@@ -76,7 +90,11 @@ class ThresholdRule:
         if self.effective_shots and degrees > 0:
             ratio = min(1.0, scatter / degrees / self.typical_spread)
         inverse = float(np.mean([1.0 / (1.0 + (k - 1) * ratio) for k in counts]))
-        return self.keep_factor * spread * (1.0 + inverse)
+        return spread * (1.0 + inverse)
+
+    def threshold(self, scatter: float, counts: Sequence[int]) -> float:
+        """``T`` of classes with ``counts`` examples (all ≥ 1) and total ``scatter``."""
+        return self.keep(counts) * self.base(scatter, counts)
 
 
 @dataclass(frozen=True)
