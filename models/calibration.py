@@ -1,7 +1,8 @@
 """Fit and measure the calibration of the shown confidence (issue 11), and store it in the model.
 
     python -m models.calibration [--data DIR] [--model PATH] [--episodes N] [--fit-episodes N]
-                                 [--typical-spread] [--rule RULE.json] [--fonts [--font-cache DIR]]
+                                 [--typical-spread] [--rule RULE.json] [--fonts] [--fit-fonts]
+                                 [--font-cache DIR] [--font-episodes N]
                                  [--out FILE.json] [--write-model PATH] [--no-evaluation] [--json]
 
 **Fit** (validation alphabets only: the 5 background alphabets held out of training, as for
@@ -30,6 +31,8 @@ predictions (the nearest class is not the item's) that "least certain first" put
 first 20% of the folder. ``--fonts`` adds the ECE on every domain x task of the font suite
 (``models/font_suite.py``: printed, scanned, handwriting-like glyphs of the validation
 families, cross-typeface within a script, known and unknown queries), fresh episodes.
+``--fit-fonts`` fits on those families too (episodes of other seeds than the measurement's):
+each of the four font domains is one more task beside Omniglot's five.
 
 ``--out`` writes the fitted values as JSON for ``models.export --calibration``;
 ``--write-model`` rewrites that model file's calibration metadata (weights untouched).
@@ -74,7 +77,7 @@ from protoglyph.core.classifier import (
 )
 from protoglyph.core.encoder import EncoderSession
 from protoglyph.core.review import BatchResults
-from protoglyph.core.threshold import OpenSetReference
+from protoglyph.core.threshold import OpenSetReference, ThresholdRule
 
 QUERIES = 15
 BINS = 15
@@ -231,7 +234,7 @@ def fit_temperature(tasks: Sequence[Sequence[Episode]], start: float = 1.0) -> f
 
 #: The open-set term's optional features (columns of ``classifier.open_set_features``): each
 #: can be left out, for the cross-alphabet comparison.
-OPTIONAL_TERMS = {"margin": 3, "density": 4}
+OPTIONAL_TERMS = {"margin": 3, "density": 4, "slope by shots": 5}
 
 
 def fit_open_set(tasks: Sequence[Sequence[Episode]], ridge: float = 1e-6,
@@ -262,8 +265,9 @@ def fit_open_set(tasks: Sequence[Sequence[Episode]], ridge: float = 1e-6,
         theta -= step
         if np.abs(step).max() < 1e-10:
             break
-    a, c, e, m, rho, b = (float(v) for v in theta)
-    return OpenSetTerm(scale=a, offset=b, log_classes=c, inverse_shots=e, margin=m, log_density=rho)
+    a, c, e, m, rho, am, b = (float(v) for v in theta)
+    return OpenSetTerm(scale=a, offset=b, log_classes=c, inverse_shots=e, margin=m, log_density=rho,
+                       scale_inverse_shots=am)
 
 
 def fit(tasks: Sequence[Sequence[Episode]], model_temperature: float = 1.0,
@@ -355,6 +359,16 @@ def font_suite_figures(trials: dict[str, Any], calibration: Calibration, tempera
         episodes = [Episode(t.distances, t.truth, t.reference(rule)) for t in rows]
         out[key] = calibration_figures(episodes, calibration, temperature)
     return out
+
+
+def font_tasks(trials: dict[str, Any], rule: ThresholdRule) -> list[list[Episode]]:
+    """The font suite's trials as fitting tasks: one per domain (its 5/20-way, 1/5-shot cells
+    together), so that the four domains weigh as four of Omniglot's tasks do."""
+    tasks: dict[str, list[Episode]] = {}
+    for key, (rows, _) in trials.items():
+        domain = key.split("/")[0]
+        tasks.setdefault(domain, []).extend(Episode(t.distances, t.truth, t.reference(rule)) for t in rows)
+    return list(tasks.values())
 
 
 def _rule_only(rule: Calibration | None) -> Calibration | None:
@@ -452,7 +466,8 @@ def measure(emb: np.ndarray, labels: np.ndarray, calibration: Calibration, tempe
 
 #: The forms of the open-set term the cross-alphabet check compares (name: optional terms).
 FORMS = {"nearest only": (), "+ margin": ("margin",), "+ density": ("density",),
-         "+ margin + density": ("margin", "density")}
+         "+ margin + density": ("margin", "density"),
+         "+ margin + density + slope by shots": ("margin", "density", "slope by shots")}
 
 
 def cross_alphabet_figures(emb: np.ndarray, labels: np.ndarray, alphabets: np.ndarray, temperature: float,
@@ -642,6 +657,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--rule", type=Path, metavar="RULE.json",
                    help="the threshold rule to fit with (python -m models.open_set --domains --fit --out)")
     p.add_argument("--fonts", action="store_true", help="also measure ECE on the font suite (validation families)")
+    p.add_argument("--terms", default=",".join(OPTIONAL_TERMS),
+                   help=f"the open-set term's optional features to fit (default all: {', '.join(OPTIONAL_TERMS)})")
+    p.add_argument("--fit-fonts", action="store_true",
+                   help="fit on the font suite's validation families too (one task per domain, beside "
+                        "Omniglot's five)")
     p.add_argument("--font-cache", type=Path, help="font cache for --fonts (default: models.fonts')")
     p.add_argument("--font-episodes", type=int, default=300, help="episodes per domain and task with --fonts")
     p.add_argument("--json", action="store_true", help="end with one JSON line of the results")
@@ -661,18 +681,35 @@ def main(argv: list[str] | None = None) -> None:
         spread = rule.typical_spread
     fit_tasks = [sample_episodes(emb, labels, w, k, args.fit_episodes, args.seed + 100 + i, rule)
                  for i, (_, w, k) in enumerate(TASKS)]
-    calibration = fit(fit_tasks, temperature).with_rule_of(rule)
+    pool = None
+    if args.fonts or args.fit_fonts:
+        from models import font_suite, fonts  # the suite imports this module
+
+        corpus, path = fonts.build_with_path(args.font_cache or fonts.default_cache())
+        pool = font_suite.build_pool(corpus, session, font_suite.corpus_key(path))
+    if args.fit_fonts:
+        assert pool is not None
+        font_trials = font_suite.collect(pool, args.fit_episodes // 2, args.seed + 100)
+        fit_tasks.extend(font_tasks(font_trials, rule.threshold_rule))
+    terms = tuple(t.strip() for t in args.terms.split(",") if t.strip())
+    unknown = sorted(set(terms) - set(OPTIONAL_TERMS))
+    if unknown:
+        raise SystemExit(f"--terms: no such term {', '.join(unknown)} (known: {', '.join(OPTIONAL_TERMS)})")
+    calibration = fit(fit_tasks, temperature, terms).with_rule_of(rule)
     t_fit = time.perf_counter()
     o = calibration.open_set
     assert o is not None
     print(f"{session.info.model_name} {session.info.model_version}: fitted on the validation alphabets "
           f"({len(labels)} drawings, {labels.max() + 1} characters), {args.fit_episodes} episodes per task "
-          f"({', '.join(k for k, _, _ in TASKS)}), {QUERIES} known + {QUERIES} unknown queries per class")
+          f"({', '.join(k for k, _, _ in TASKS)}), {QUERIES} known + {QUERIES} unknown queries per class"
+          + (f"; and the font suite's validation families, {args.fit_episodes // 2} episodes per domain "
+             f"and task, one task per domain" if args.fit_fonts else ""))
     print(f"  calibrated_temperature {calibration.temperature:.4f} (the model's: {temperature:g})")
     if spread is not None:
         print(f"  typical_spread {spread:.4f} (measured on the validation alphabets)")
     print(f"  p_unknown = sigmoid({o.scale:.4f} r {o.offset:+.4f} {o.log_classes:+.4f} ln N "
-          f"{o.inverse_shots:+.4f} mean(1/k) {o.margin:+.4f} g {o.log_density:+.4f} ln(density/T)),")
+          f"{o.inverse_shots:+.4f} mean(1/k) {o.margin:+.4f} g {o.log_density:+.4f} ln(density/T) "
+          f"{o.scale_inverse_shots:+.4f} r mean(1/k)),")
     print("  r = nearest squared distance / T, g = 1 - nearest / second nearest, T the default threshold")
     results: dict[str, Any] = {"calibration": calibration.to_metadata()}
     if args.cross_alphabets:
@@ -689,10 +726,7 @@ def main(argv: list[str] | None = None) -> None:
         print_ordering(f"{split} alphabets", ordering)
         results[split] = {"ece": figures, "ordering": ordering}
     if args.fonts:
-        from models import font_suite, fonts  # the suite imports this module
-
-        corpus, path = fonts.build_with_path(args.font_cache or fonts.default_cache())
-        pool = font_suite.build_pool(corpus, session, font_suite.corpus_key(path))
+        assert pool is not None
         trials = font_suite.collect(pool, args.font_episodes, args.seed + 1)
         results["fonts"] = font_suite_figures(trials, calibration, temperature)
         print(f"\nfont suite (validation families), {args.font_episodes} episodes per cell: ECE % [95% CI]")
@@ -703,7 +737,9 @@ def main(argv: list[str] | None = None) -> None:
     results["seconds"] = {"fit": round(t_fit - t0, 1), "total": round(seconds, 1)}
     print(f"\nfit in {t_fit - t0:.1f} s, all in {seconds:.1f} s")
     fit_line = (f"validation alphabets ({', '.join(VALIDATION_ALPHABETS)}), {args.fit_episodes} open-set "
-                f"episodes per task of {', '.join(k for k, _, _ in TASKS)}, seed {args.seed}; models/calibration.py")
+                f"episodes per task of {', '.join(k for k, _, _ in TASKS)}, seed {args.seed}"
+                + (f"; font suite validation families, {args.fit_episodes // 2} episodes per domain and task, "
+                   "one task per domain" if args.fit_fonts else "") + "; models/calibration.py")
     if args.out:
         args.out.write_text(json.dumps(calibration_json(calibration, fit_line), indent=2) + "\n")
         print(f"wrote {args.out}")

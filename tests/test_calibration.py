@@ -35,8 +35,8 @@ from tests.model_factory import make_encoder
 
 GOOD = {TEMPERATURE_KEY: "1.3", "unknown_scale": "7.0", "unknown_offset": "-8.5",
         "unknown_log_classes": "0.7", "unknown_inverse_shots": "1.1", "unknown_margin": "-0.8",
-        "unknown_log_density": "-0.9"}
-TERM = OpenSetTerm(7.0, -8.5, 0.7, 1.1, -0.8, -0.9)
+        "unknown_log_density": "-0.9", "unknown_scale_inverse_shots": "1.5"}
+TERM = OpenSetTerm(7.0, -8.5, 0.7, 1.1, -0.8, -0.9, 1.5)
 
 
 def gaussian_episodes(ways: int, temperature: float, count: int, seed: int, dim: int = 16) -> list[cal.Episode]:
@@ -86,9 +86,11 @@ def test_fit_recovers_a_known_open_set_term() -> None:
     assert got.inverse_shots == pytest.approx(TERM.inverse_shots, abs=0.3)
     assert got.margin == pytest.approx(TERM.margin, abs=0.2)
     assert got.log_density == pytest.approx(TERM.log_density, abs=0.2)
+    assert got.scale_inverse_shots == pytest.approx(TERM.scale_inverse_shots, abs=0.6)
     # a form without the optional terms leaves them at 0
     plain = cal.fit_open_set(tasks, terms=())
-    assert plain.margin == 0.0 and plain.log_density == 0.0 and plain.scale > 0
+    assert plain.margin == 0.0 and plain.log_density == 0.0 and plain.scale_inverse_shots == 0.0
+    assert plain.scale > 0
 
 
 def test_open_set_features_of_one_class_and_of_many() -> None:
@@ -97,9 +99,10 @@ def test_open_set_features_of_one_class_and_of_many() -> None:
     x = open_set_features(d, reference)
     np.testing.assert_allclose(x[:, 0], [0.5, 2.0])  # nearest / T
     np.testing.assert_allclose(x[:, 3], [1 / 3, 0.0])  # 1 - nearest / second nearest
-    np.testing.assert_allclose(x[:, [1, 2, 4, 5]], [[math.log(3), 0.5, math.log(2), 1]] * 2)
+    np.testing.assert_allclose(x[:, [1, 2, 4, 6]], [[math.log(3), 0.5, math.log(2), 1]] * 2)
+    np.testing.assert_allclose(x[:, 5], [0.25, 1.0])  # r · mean 1/k: the slope by shots
     one = open_set_features(d[:, :1], OpenSetReference(4.0, 1.0, density=None))
-    np.testing.assert_allclose(one, [[0.5, 0, 1, 0, 0, 1], [2.0, 0, 1, 0, 0, 1]])
+    np.testing.assert_allclose(one, [[0.5, 0, 1, 0, 0, 0.5, 1], [2.0, 0, 1, 0, 0, 2.0, 1]])
 
 
 def test_prototype_density() -> None:

@@ -3,6 +3,7 @@ fallback drawings left out, families split, the suite's episodes; all without ap
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -207,6 +208,16 @@ def test_suite_trials_give_the_apps_open_set_reference_and_an_ece_per_cell() -> 
     for key, f in figures.items():
         assert 0.0 <= f["ece"] <= 1.0
         assert sum(b["count"] for b in f["reliability"]) == sum(len(t.truth) for t in trials[key][0])
+    # --fit-fonts: one fitting task per domain, each holding all its cells' episodes under the rule
+    from models.calibration import fit, font_tasks
+
+    tasks = font_tasks(trials, rule)
+    domains = {key.split("/")[0] for key in trials}
+    assert len(tasks) == len(domains) and sum(map(len, tasks)) == sum(len(r) for r, _ in trials.values())
+    assert all(e.reference.threshold == pytest.approx(rule.threshold(t.scatter, t.counts))
+               for e, t in zip(tasks[0], trials[next(iter(trials))][0], strict=False))
+    fitted = fit(tasks)
+    assert fitted.open_set is not None and math.isfinite(fitted.temperature)
 
 
 # -- training on fonts -----------------------------------------------------------------------

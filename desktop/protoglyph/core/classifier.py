@@ -63,7 +63,7 @@ def softmax_probabilities(distances: np.ndarray, temperature: float) -> np.ndarr
 #: write them (each a ``repr`` of a float); the model card explains them.
 TEMPERATURE_KEY = "calibrated_temperature"
 OPEN_SET_KEYS = ("unknown_scale", "unknown_offset", "unknown_log_classes", "unknown_inverse_shots",
-                 "unknown_margin", "unknown_log_density")
+                 "unknown_margin", "unknown_log_density", "unknown_scale_inverse_shots")
 #: Accepted ranges. Anything else is ignored as a hand-edited or foreign value: the temperature
 #: divides the distances (the shipped model's is 1.0); a scale must be positive (farther never
 #: means more likely known) and every weight is an ordinary number, not one that saturates
@@ -101,7 +101,8 @@ class OpenSetTerm:
     """The probability that an item is none of the classes, from its distances to the prototypes.
 
     ``p_unknown = sigmoid(scale * r + offset + log_classes * ln(C) + inverse_shots * mean_c 1/k_c
-    + margin * g + log_density * ln(ρ / T))`` with ``r = d_1 / T`` and ``g = 1 - d_1 / d_2``
+    + margin * g + log_density * ln(ρ / T) + scale_inverse_shots * r * mean_c 1/k_c)``
+    with ``r = d_1 / T`` and ``g = 1 - d_1 / d_2``
     (``d_1 <= d_2`` the two smallest squared distances), ``T`` the support set's default
     threshold, ``C`` its number of classes and ``ρ`` its density (``OpenSetReference.density``).
     ``r`` measures the nearest distance in units of what a new drawing of a known class usually
@@ -109,7 +110,9 @@ class OpenSetTerm:
     same ``r`` is more often a character of none of them; a drawing of a known class stands out
     from the runner-up (``g`` near 1), one of none lies about as far from several (``g`` near 0,
     as for anything far from every class); and in a crowded script (small ``ρ / T``) a drawing
-    of none of the classes lies nearer to some of them. With one class ``g`` and ``ln(ρ / T)``
+    of none of the classes lies nearer to some of them. The last weight lets ``r``'s slope
+    differ between one-example and many-example support sets (a threshold rule with a keep
+    factor of its own for one example measures ``r`` in different units there). With one class ``g`` and ``ln(ρ / T)``
     are 0. Fitted with as many unknown as known items (a prior of one half); for a prior ``π``
     add ``ln(π / (1 - π))`` to ``offset``.
     """
@@ -120,6 +123,7 @@ class OpenSetTerm:
     inverse_shots: float = 0.0
     margin: float = 0.0
     log_density: float = 0.0
+    scale_inverse_shots: float = 0.0
 
     def unknown_probability(self, distances: np.ndarray, reference: OpenSetReference) -> np.ndarray:
         """``p_unknown``.
@@ -131,14 +135,15 @@ class OpenSetTerm:
             ``(n,)`` ``float64`` in ``[0, 1]``.
         """
         z = open_set_features(distances, reference) @ np.array(
-            [self.scale, self.log_classes, self.inverse_shots, self.margin, self.log_density, self.offset])
+            [self.scale, self.log_classes, self.inverse_shots, self.margin, self.log_density,
+             self.scale_inverse_shots, self.offset])
         out: np.ndarray = 0.5 * (1.0 + np.tanh(0.5 * z))  # the logistic, without overflow
         return out
 
 
 def open_set_features(distances: np.ndarray, reference: OpenSetReference) -> np.ndarray:
-    """``(n, 6)`` ``float64`` features of :class:`OpenSetTerm`: ``r``, ``ln C``, ``mean 1/k``,
-    ``g``, ``ln(ρ / T)`` and 1, of ``(n, C)`` squared distances (``C >= 1``)."""
+    """``(n, 7)`` ``float64`` features of :class:`OpenSetTerm`: ``r``, ``ln C``, ``mean 1/k``,
+    ``g``, ``ln(ρ / T)``, ``r · mean 1/k`` and 1, of ``(n, C)`` squared distances (``C >= 1``)."""
     d = np.asarray(distances)  # no float64 copy of the whole (n, C): a big folder's is gigabytes
     n, classes = d.shape
     t = reference.threshold
@@ -153,8 +158,9 @@ def open_set_features(distances: np.ndarray, reference: OpenSetReference) -> np.
     density = reference.density
     log_density = math.log(density / t) if classes > 1 and density is not None and density > 0 else 0.0
     ones = np.ones(n)
-    return np.stack([nearest / t, math.log(classes) * ones, reference.mean_inverse_shots * ones, margin,
-                     log_density * ones, ones], 1)
+    r = nearest / t
+    m = reference.mean_inverse_shots
+    return np.stack([r, math.log(classes) * ones, m * ones, margin, log_density * ones, r * m, ones], 1)
 
 
 @dataclass(frozen=True)
@@ -243,7 +249,8 @@ class Calibration:
         meta = {TEMPERATURE_KEY: repr(float(self.temperature))}
         if self.open_set is not None:
             o = self.open_set
-            values = (o.scale, o.offset, o.log_classes, o.inverse_shots, o.margin, o.log_density)
+            values = (o.scale, o.offset, o.log_classes, o.inverse_shots, o.margin, o.log_density,
+                      o.scale_inverse_shots)
             meta.update({k: repr(float(v)) for k, v in zip(OPEN_SET_KEYS, values, strict=True)})
         if self.typical_spread is not None:
             meta[TYPICAL_SPREAD_KEY] = repr(float(self.typical_spread))
