@@ -516,10 +516,10 @@ def cross_alphabet_figures(emb: np.ndarray, labels: np.ndarray, alphabets: np.nd
 def print_cross_alphabets(figures: dict[str, Any]) -> None:
     print(f"\ncross-alphabet check ({len(figures['splits'])} splits: fit on 3 validation alphabets, "
           "measure on the other 2): ECE % mean / worst")
-    print(f"  {'form':<22}" + "".join(f"{key:>14}" for key, _, _ in TASKS))
+    print(f"  {'form':<36}" + "".join(f"{key:>14}" for key, _, _ in TASKS))
     for form in FORMS:
         row = figures[form]
-        print(f"  {form:<22}" + "".join(f"{100 * row[k]['mean']:6.2f} /{100 * row[k]['worst']:6.2f}"
+        print(f"  {form:<36}" + "".join(f"{100 * row[k]['mean']:6.2f} /{100 * row[k]['worst']:6.2f}"
                                         for k, _, _ in TASKS))
 
 
