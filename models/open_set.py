@@ -5,7 +5,8 @@
 Each episode draws 2N characters of the split (:class:`EpisodeSampler`, as ``models.evaluate``
 does): the first N are the support set (K examples each) and give 15 known queries each; the
 other N are characters the support set does not hold and give 15 unknown queries each (as many
-unknown as known queries). The threshold is :func:`default_threshold` of the support set alone
+unknown as known queries). The threshold is the support set's default threshold alone, under
+the model's own rule (``threshold.ThresholdRule`` from its metadata; encoder 1's without one),
 and the distances are the app's :class:`FewShotClassifier`'s. Per episode: *known kept*, the
 fraction of known queries within the threshold of some prototype; *kept and correct*, those
 also nearest their own class's prototype; *unknown rejected*, the fraction of unknown queries
@@ -14,8 +15,8 @@ over episodes with 95% confidence intervals; the seed is fixed.
 
 ``--split background`` uses the 5 background alphabets held out of the encoder's training (its
 training alphabets would give it tighter clusters than new characters get): choose constants
-there, with ``--sweep`` listing the figures for other values of ``KEEP_FACTOR``. ``--split
-evaluation`` is for reporting, once. Embeddings are cached under ``runs/open_set/`` per split
+there, with ``--sweep`` listing the figures for the rule with other keep factors (one for all
+shots). ``--split evaluation`` is for reporting, once. Embeddings are cached under ``runs/open_set/`` per split
 and model file.
 
     python -m models.open_set --domains [--fit] [--fonts CACHE] [--model PATH] [--out RULE.json]
@@ -34,6 +35,7 @@ keys for ``models.calibration --rule``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -48,7 +50,7 @@ from models.omniglot import REPO_ROOT, data_dir
 from models.sampler import EpisodeSampler
 from protoglyph.core.classifier import Calibration, FewShotClassifier
 from protoglyph.core.encoder import EncoderSession
-from protoglyph.core.threshold import KEEP_FACTOR, ThresholdRule, default_threshold
+from protoglyph.core.threshold import ThresholdRule
 
 QUERIES = 15
 CACHE_DIR = REPO_ROOT / "runs" / "open_set"
@@ -63,33 +65,32 @@ def embeddings(split: str, session: EncoderSession, folder: Path) -> tuple[np.nd
 
 
 def episode(emb: np.ndarray, support: np.ndarray, query: np.ndarray, ways: int, shots: int,
-            factors: tuple[float, ...]) -> np.ndarray:
-    """``(len(factors), 4)`` figures of one episode (see :data:`METRICS`), one row per keep factor."""
+            rules: tuple[ThresholdRule, ...]) -> np.ndarray:
+    """``(len(rules), 4)`` figures of one episode (see :data:`METRICS`), one row per threshold rule."""
     dim = emb.shape[1]
     per_class = emb[support].reshape(2 * ways, shots, dim)[:ways]
     clf = FewShotClassifier(dim)
     for j, examples in enumerate(per_class):
         clf.add_examples(j, examples)
-    base = default_threshold(dict(enumerate(per_class)))
-    assert base is not None
+    scatter = sum(float(((e - e.mean(0)) ** 2).sum()) for e in per_class.astype(np.float64))
     _, d_known = clf.distances(emb[query[: ways * QUERIES]])
     _, d_unknown = clf.distances(emb[query[ways * QUERIES :]])
     known, unknown = d_known.min(1), d_unknown.min(1)
     correct = d_known.argmin(1) == np.repeat(np.arange(ways), QUERIES)
     rows = []
-    for factor in factors:
-        threshold = base * factor / KEEP_FACTOR
+    for rule in rules:
+        threshold = rule.threshold(scatter, [shots] * ways)
         kept = known <= threshold
         rows.append((kept.mean(), (kept & correct).mean(), (unknown > threshold).mean(), correct.mean()))
     return np.array(rows)
 
 
 def measure(emb: np.ndarray, labels: np.ndarray, ways: int, shots: int, episodes: int, seed: int,
-            factors: tuple[float, ...]) -> np.ndarray:
-    """``(episodes, len(factors), 4)`` per-episode figures of one N-way K-shot task."""
+            rules: tuple[ThresholdRule, ...]) -> np.ndarray:
+    """``(episodes, len(rules), 4)`` per-episode figures of one N-way K-shot task."""
     rng = np.random.default_rng(seed)
     sampler = EpisodeSampler(labels, 2 * ways, shots, QUERIES)
-    return np.stack([episode(emb, *sampler.sample(rng), ways, shots, factors) for _ in range(episodes)])
+    return np.stack([episode(emb, *sampler.sample(rng), ways, shots, rules) for _ in range(episodes)])
 
 
 TASKS = (("5w1s", 5, 1), ("5w5s", 5, 5), ("20w1s", 20, 1), ("20w5s", 20, 5))
@@ -246,17 +247,20 @@ def main(argv: list[str] | None = None) -> None:
           f"{labels.max() + 1} characters (embedded or cached in {time.perf_counter() - t0:.1f} s); "
           f"{args.episodes} episodes per task, {QUERIES} known + {QUERIES} unknown queries per class, "
           f"seed {args.seed}; mean ± 95% CI in percent")
-    factors = (KEEP_FACTOR, *(float(f) for f in args.sweep.split(",") if f and float(f) != KEEP_FACTOR))
+    rule = Calibration.from_model(session.info).threshold_rule
+    print(f"  the model's rule: {rule}")
+    factors = tuple(float(f) for f in args.sweep.split(",") if f)
+    rules = (rule, *(dataclasses.replace(rule, keep_factor=f, one_shot_keep_factor=None) for f in factors))
     results: dict[str, dict[str, dict[str, float]]] = {}
     print(f"  {'task':<14}" + "".join(f"{h:>20}" for h in HEADERS))
     for ways in (int(w) for w in args.ways.split(",")):
         for shots in (int(k) for k in args.shots.split(",")):
-            figures = measure(emb, labels, ways, shots, args.episodes, args.seed, factors)
+            figures = measure(emb, labels, ways, shots, args.episodes, args.seed, rules)
             key = f"{ways}w{shots}s"
             results[key] = {m: mean_and_ci(figures[:, 0, i]) for i, m in enumerate(METRICS)}
             print(f"  {key:<14}" + "".join(f"{100 * r['mean']:13.2f} ± {100 * r['ci95']:4.2f}"
                                            for r in results[key].values()))
-            for j, factor in enumerate(factors[1:], 1):
+            for j, factor in enumerate(factors, 1):
                 means = figures[:, j].mean(0)
                 print(f"    factor {factor:<5g}" + "".join(f"{100 * m:13.2f}       " for m in means[:3]))
     if args.json:

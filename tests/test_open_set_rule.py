@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from models import calibration, open_set
 from models.font_suite import Trial
@@ -93,3 +94,26 @@ def test_one_shot_classes_get_their_own_keep_factor_so_the_wide_bound_of_close_s
     assert min(v[0] for v in fitted.values()) >= 0.95
     assert fitted["drawings/5w1s"][1] > best_single["drawings/5w1s"][1] + 0.5
     assert fitted["scanned/5w5s"][1] >= best_single["scanned/5w5s"][1] - 0.02
+
+
+def test_the_omniglot_report_judges_the_models_own_rule() -> None:
+    """``models.open_set --split ...`` measures the rule the app uses: encoder 1's without one
+    in the metadata (the old figures), a model's own (one-shot factor and all) with one."""
+    from protoglyph.core.threshold import default_threshold
+
+    rng = np.random.default_rng(4)
+    centres = rng.normal(0, 3, (12, 8))
+    emb = np.concatenate([c + rng.normal(0, 1, (20, 8)) for c in centres]).astype(np.float32)
+    support = np.array([c * 20 + i for c in range(6) for i in range(2)])
+    query = np.array([c * 20 + 5 + i for c in range(6) for i in range(open_set.QUERIES)])
+    own = ThresholdRule(2.0, keep_factor=3.0, spread_floor=0.5, effective_shots=True, one_shot_keep_factor=1.5)
+    rows = open_set.episode(emb, support, query, 3, 2, (ThresholdRule(), own))
+    per_class = emb[support].reshape(6, 2, 8)[:3]
+    d_known = ((emb[query[: 3 * open_set.QUERIES]][:, None] - per_class.mean(1)[None]) ** 2).sum(-1).min(1)
+    d_unknown = ((emb[query[3 * open_set.QUERIES :]][:, None] - per_class.mean(1)[None]) ** 2).sum(-1).min(1)
+    plain = default_threshold(dict(enumerate(per_class)))
+    scatter = float(sum(((e - e.mean(0)) ** 2).sum() for e in per_class.astype(np.float64)))
+    for row, threshold in zip(rows, (plain, own.threshold(scatter, [2, 2, 2])), strict=True):
+        assert threshold is not None
+        assert row[0] == pytest.approx((d_known <= threshold).mean(), abs=1e-6)
+        assert row[2] == pytest.approx((d_unknown > threshold).mean(), abs=1e-6)
