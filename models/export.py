@@ -171,7 +171,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--checkpoint", required=True, type=Path, action="append",
                    help="a training checkpoint; give several to export their ensemble")
     p.add_argument("--out", type=Path, default=SHIPPED)
-    p.add_argument("--version", default="1.0.0")
+    p.add_argument("--version", default="2.0.0")
     p.add_argument("--accuracy", type=Path, help="JSON from `python -m models.evaluate --json`")
     p.add_argument("--calibration", type=Path, metavar="FILE.json",
                    help="JSON from `python -m models.calibration --out FILE.json` (for these weights)")

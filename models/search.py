@@ -1,7 +1,7 @@
 """A small architecture search under a CPU latency budget (issue 12): Optuna, two objectives.
 
     python -m models.search --out runs/search [--trials N] [--episodes N] [--fonts CORPUS.npz]
-                            [--budget-ms 1.5] [--suite] [--device cpu|cuda]
+                            [--budget-ms 1.5] [--suite] [--device cpu|cuda] [--fix NAME=VALUE ...]
 
 Each trial trains an encoder (``models.train``, shortened to ``--episodes``) with sampled
 width, depth, input side, preprocessing version (``protoglyph.core.preprocess``) and share of
@@ -18,7 +18,8 @@ Both go to Optuna's multi-objective sampler (NSGA-II); the study is kept in
 ``--out/study.db`` so an interrupted search continues. At the end it prints the Pareto front
 and the best trial within ``--budget-ms``. Validation data only: the evaluation alphabets and
 the reserved fonts are never read. A GPU (``--device cuda``) runs the same trials faster; on
-the CPU, use few episodes and trials.
+the CPU, use few episodes and trials, and ``--fix`` to pin some of :data:`SPACE` (e.g.
+``--fix size=32 --fix preprocess=skeleton-ink-v2``) so that the search spends them on the rest.
 """
 
 from __future__ import annotations
@@ -101,6 +102,24 @@ def run_trial(params: dict[str, Any], out: Path, args: argparse.Namespace) -> di
             "embedding_size": int(state["config"]["width"] * (params["size"] // 2 ** params["blocks"]) ** 2)}
 
 
+def fixed_space(pins: list[str]) -> dict[str, list[Any]]:
+    """:data:`SPACE` with each ``NAME=VALUE`` of ``pins`` narrowed to that one value.
+
+    Raises:
+        SystemExit: a name not in the space, or a value it does not offer.
+    """
+    space = dict(SPACE)
+    for pin in pins:
+        name, _, text = pin.partition("=")
+        if name not in SPACE:
+            raise SystemExit(f"--fix {pin}: no choice named {name!r} (choices: {', '.join(SPACE)})")
+        values = [v for v in SPACE[name] if str(v) == text]
+        if not values:
+            raise SystemExit(f"--fix {pin}: {name} is one of {', '.join(map(str, SPACE[name]))}")
+        space[name] = values
+    return space
+
+
 def pareto_front(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The rows no other row beats on both quality (higher) and latency (lower), fastest first."""
     front = [r for r in rows if not any(o["quality"] >= r["quality"] and o["latency_ms"] <= r["latency_ms"]
@@ -125,7 +144,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--device", default="cpu")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--fix", action="append", default=[], metavar="NAME=VALUE",
+                   help=f"pin one of the search's choices ({', '.join(SPACE)}) to one of its values")
     args = p.parse_args(argv)
+    space = fixed_space(args.fix)
     try:
         import optuna
     except ImportError:
@@ -141,7 +163,7 @@ def main(argv: list[str] | None = None) -> None:
                                 sampler=optuna.samplers.NSGAIISampler(seed=args.seed, population_size=6))
 
     def objective(trial: optuna.Trial) -> tuple[float, float]:
-        params = {k: trial.suggest_categorical(k, v) for k, v in SPACE.items()}
+        params = {k: trial.suggest_categorical(k, v) for k, v in space.items()}
         if params["size"] // 2 ** params["blocks"] < 2:
             raise optuna.TrialPruned("the side is pooled away")
         if not args.fonts:

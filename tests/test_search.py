@@ -39,3 +39,13 @@ def test_pareto_front() -> None:
     rows = [{"quality": 0.9, "latency_ms": 1.0}, {"quality": 0.8, "latency_ms": 2.0},
             {"quality": 0.95, "latency_ms": 3.0}, {"quality": 0.7, "latency_ms": 0.5}]
     assert search.pareto_front(rows) == [rows[3], rows[0], rows[2]]
+
+
+def test_fix_pins_choices_and_refuses_unknown_ones() -> None:
+    space = search.fixed_space(["size=32", "preprocess=skeleton-ink-v2"])
+    assert space["size"] == [32] and space["preprocess"] == ["skeleton-ink-v2"]
+    assert space["width"] == search.SPACE["width"]  # the rest is searched as before
+    with pytest.raises(SystemExit, match="no choice named"):
+        search.fixed_space(["colour=red"])
+    with pytest.raises(SystemExit, match="size is one of"):
+        search.fixed_space(["size=48"])
