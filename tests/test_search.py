@@ -30,9 +30,15 @@ def test_a_tiny_search_trains_exports_and_reports_its_front(tmp_path: Path, synt
         assert 0 <= row["quality"] <= 1 and row["latency_ms"] > 0
         assert (out / f"trial-{row['trial']:03d}" / "encoder.onnx").is_file()
         assert row["preprocess"] == "skeleton-ink-v1"
-    # the study is kept: asking for the same number of trials again trains nothing more
-    search.main(args)
-    assert len(json.loads((out / "front.json").read_text())["trials"]) == 2
+    # the study is kept: asking for the same number of trials again trains nothing more; the
+    # models are timed again side by side, here beside one of them as the baseline
+    baseline = out / "trial-000" / "encoder.onnx"
+    search.main([*args, "--baseline", str(baseline)])
+    again = json.loads((out / "front.json").read_text())
+    assert len(again["trials"]) == 2 and again["baseline_ms"] > 0
+    assert again["budget_ms"] == min(1.5, 1.5 * again["baseline_ms"])
+    for row in again["trials"]:
+        assert row["latency_ms_during"] > 0 and row["latency_ratio"] == row["latency_ms"] / again["baseline_ms"]
 
 
 def test_pareto_front() -> None:
