@@ -2,7 +2,7 @@
 
     python -m models.search --out runs/search [--trials N] [--episodes N] [--fonts CORPUS.npz]
                             [--budget-ms 1.5] [--baseline OLD.onnx [--budget-ratio 1.5]] [--suite]
-                            [--device cpu|cuda] [--fix NAME=VALUE ...]
+                            [--device cpu|cuda] [--fix NAME=VALUE ...] [--sampler nsga2|exhaustive]
 
 Each trial trains an encoder (``models.train``, shortened to ``--episodes``) with sampled
 width, depth, input side, preprocessing version (``protoglyph.core.preprocess``) and share of
@@ -32,6 +32,7 @@ import argparse
 import json
 import statistics
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -159,6 +160,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--device", default="cpu")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--sampler", choices=("nsga2", "exhaustive"), default="nsga2",
+                   help="NSGA-II (default), or each combination once in random order (for a small, pinned space)")
     p.add_argument("--fix", action="append", default=[], metavar="NAME=VALUE",
                    help=f"pin one of the search's choices ({', '.join(SPACE)}) to one of its values")
     args = p.parse_args(argv)
@@ -173,9 +176,14 @@ def main(argv: list[str] | None = None) -> None:
         args.suite_fonts = fonts.default_cache()
     args.out.mkdir(parents=True, exist_ok=True)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    sampler: optuna.samplers.BaseSampler = optuna.samplers.NSGAIISampler(seed=args.seed, population_size=6)
+    if args.sampler == "exhaustive":  # a small (pinned) space: every choice once, in random order
+        with warnings.catch_warnings():  # "experimental" since Optuna 3.1, and unchanged since
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            sampler = optuna.samplers.BruteForceSampler(seed=args.seed)
     study = optuna.create_study(study_name="encoder", storage=f"sqlite:///{args.out / 'study.db'}",
                                 load_if_exists=True, directions=["maximize", "minimize"],
-                                sampler=optuna.samplers.NSGAIISampler(seed=args.seed, population_size=6))
+                                sampler=sampler)
 
     def objective(trial: optuna.Trial) -> tuple[float, float]:
         params = {k: trial.suggest_categorical(k, v) for k, v in space.items()}
@@ -183,6 +191,13 @@ def main(argv: list[str] | None = None) -> None:
             raise optuna.TrialPruned("the side is pooled away")
         if not args.fonts:
             params["font_share"] = 0.0
+        for earlier in trial.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
+            if earlier.params == params:  # the sampler drew it again: same seed, same figures
+                for k, v in earlier.user_attrs.items():
+                    trial.set_user_attr(k, v)
+                trial.set_user_attr("duplicate_of", earlier.number)
+                print(f"trial {trial.number}: {params} again (trial {earlier.number}); not trained twice", flush=True)
+                return earlier.values[0], earlier.values[1]
         figures = run_trial(params, args.out / f"trial-{trial.number:03d}", args)
         for k, v in figures.items():
             trial.set_user_attr(k, v)
@@ -194,7 +209,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.trials > done:
         study.optimize(objective, n_trials=args.trials - done)
     rows = [{"trial": t.number, **t.params, **t.user_attrs} for t in study.trials
-            if t.state == optuna.trial.TrialState.COMPLETE]
+            if t.state == optuna.trial.TrialState.COMPLETE and "duplicate_of" not in t.user_attrs]
     models = {str(r["trial"]): args.out / f"trial-{r['trial']:03d}" / "encoder.onnx" for r in rows}
     if args.baseline:
         models["baseline"] = args.baseline

@@ -22,7 +22,7 @@ def test_a_tiny_search_trains_exports_and_reports_its_front(tmp_path: Path, synt
                                           "preprocess": ["skeleton-ink-v1"]})
     out = tmp_path / "search"
     args = ["--out", str(out), "--data", str(synthetic_omniglot), "--trials", "2", "--episodes", "4",
-            "--ways", "8", "--queries", "3", "--threads", "1"]
+            "--ways", "8", "--queries", "3", "--threads", "1", "--sampler", "exhaustive"]
     search.main(args)
     report = json.loads((out / "front.json").read_text())
     assert len(report["trials"]) == 2 and report["front"]
@@ -55,3 +55,21 @@ def test_fix_pins_choices_and_refuses_unknown_ones() -> None:
         search.fixed_space(["colour=red"])
     with pytest.raises(SystemExit, match="size is one of"):
         search.fixed_space(["size=48"])
+
+
+def test_a_choice_drawn_again_is_not_trained_twice(tmp_path: Path, synthetic_omniglot: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from models import data
+
+    monkeypatch.setattr(data, "CACHE_DIR", tmp_path / "cache")
+    monkeypatch.setattr(search, "SPACE", {"width": [8], "blocks": [3], "size": [32], "font_share": [0.0],
+                                          "preprocess": ["skeleton-v2"]})
+    trained = []
+    real = search.run_trial
+    monkeypatch.setattr(search, "run_trial", lambda params, out, args: trained.append(out) or real(params, out, args))
+    out = tmp_path / "search"
+    search.main(["--out", str(out), "--data", str(synthetic_omniglot), "--trials", "2", "--episodes", "4",
+                 "--ways", "8", "--queries", "3", "--threads", "1"])
+    assert len(trained) == 1  # the only combination, drawn twice
+    report = json.loads((out / "front.json").read_text())
+    assert [r["trial"] for r in report["trials"]] == [0]
