@@ -112,9 +112,9 @@ class OpenSetTerm:
     as for anything far from every class); and in a crowded script (small ``ρ / T``) a drawing
     of none of the classes lies nearer to some of them. The last weight lets ``r``'s slope
     differ between one-example and many-example support sets (a threshold rule with a keep
-    factor of its own for one example measures ``r`` in different units there). With one class ``g`` and ``ln(ρ / T)``
-    are 0. Fitted with as many unknown as known items (a prior of one half); for a prior ``π``
-    add ``ln(π / (1 - π))`` to ``offset``.
+    factor of its own for one example measures ``r`` in different units there). With one
+    class ``g`` and ``ln(ρ / T)`` are 0. Fitted with as many unknown as known items (a prior of
+    one half); for a prior ``π`` add ``ln(π / (1 - π))`` to ``offset``.
     """
 
     scale: float

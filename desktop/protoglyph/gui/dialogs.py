@@ -69,9 +69,10 @@ def about(parent: QWidget | None, info: ModelInfo) -> None:
         "<p>Few-shot labeling of characters and symbols: define classes with a few examples, then "
         "draw or load glyphs and see them classified. Runs fully offline.</p>"
         f"<pre>{_escape(info.summary())}</pre>"
-        "<p>The encoder is a Prototypical Network (Snell et al., 2017) meta-trained on Omniglot "
-        "(Lake, Salakhutdinov and Tenenbaum, 2015; MIT licence); the accuracy above was measured on "
-        "alphabets it never saw.</p>")
+        "<p>The encoder is a Prototypical Network (Snell et al., 2017) meta-trained on the data "
+        "named above: Omniglot (Lake, Salakhutdinov and Tenenbaum, 2015; MIT licence) and, from "
+        "encoder 2 on, glyphs rendered from free font packages of Debian (none of those fonts "
+        "ships with the app); the accuracy above was measured on alphabets it never saw.</p>")
 
 
 def _escape(text: str) -> str:
