@@ -354,11 +354,13 @@ def font_suite_figures(trials: dict[str, Any], calibration: Calibration, tempera
     """ECE of the shown confidence per domain x task of the font suite (``font_suite.collect``'s
     trials), known and unknown queries, with the calibration's own threshold rule."""
     rule = calibration.threshold_rule
-    out = {}
-    for key, (rows, _) in trials.items():
-        episodes = [Episode(t.distances, t.truth, t.reference(rule)) for t in rows]
-        out[key] = calibration_figures(episodes, calibration, temperature)
-    return out
+    return {key: calibration_figures(suite_episodes(rows, rule), calibration, temperature)
+            for key, (rows, _) in trials.items()}
+
+
+def suite_episodes(rows: Sequence[Any], rule: ThresholdRule) -> list[Episode]:
+    """Font-suite trials (``font_suite.Trial``) as episodes, with the app's reference under ``rule``."""
+    return [Episode(t.distances, t.truth, t.reference(rule)) for t in rows]
 
 
 def font_tasks(trials: dict[str, Any], rule: ThresholdRule) -> list[list[Episode]]:
@@ -366,8 +368,7 @@ def font_tasks(trials: dict[str, Any], rule: ThresholdRule) -> list[list[Episode
     together), so that the four domains weigh as four of Omniglot's tasks do."""
     tasks: dict[str, list[Episode]] = {}
     for key, (rows, _) in trials.items():
-        domain = key.split("/")[0]
-        tasks.setdefault(domain, []).extend(Episode(t.distances, t.truth, t.reference(rule)) for t in rows)
+        tasks.setdefault(key.split("/")[0], []).extend(suite_episodes(rows, rule))
     return list(tasks.values())
 
 
@@ -666,6 +667,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--font-episodes", type=int, default=300, help="episodes per domain and task with --fonts")
     p.add_argument("--json", action="store_true", help="end with one JSON line of the results")
     args = p.parse_args(argv)
+    terms = tuple(t.strip() for t in args.terms.split(",") if t.strip())
+    unknown = sorted(set(terms) - set(OPTIONAL_TERMS))
+    if unknown:
+        raise SystemExit(f"--terms: no such term {', '.join(unknown)} (known: {', '.join(OPTIONAL_TERMS)})")
     t0 = time.perf_counter()
     session = EncoderSession(args.model)
     folder = data_dir(args.data)
@@ -691,10 +696,6 @@ def main(argv: list[str] | None = None) -> None:
         assert pool is not None
         font_trials = font_suite.collect(pool, args.fit_episodes // 2, args.seed + 100)
         fit_tasks.extend(font_tasks(font_trials, rule.threshold_rule))
-    terms = tuple(t.strip() for t in args.terms.split(",") if t.strip())
-    unknown = sorted(set(terms) - set(OPTIONAL_TERMS))
-    if unknown:
-        raise SystemExit(f"--terms: no such term {', '.join(unknown)} (known: {', '.join(OPTIONAL_TERMS)})")
     calibration = fit(fit_tasks, temperature, terms).with_rule_of(rule)
     t_fit = time.perf_counter()
     o = calibration.open_set

@@ -16,8 +16,8 @@ over episodes with 95% confidence intervals; the seed is fixed.
 ``--split background`` uses the 5 background alphabets held out of the encoder's training (its
 training alphabets would give it tighter clusters than new characters get): choose constants
 there, with ``--sweep`` listing the figures for the rule with other keep factors (one for all
-shots). ``--split evaluation`` is for reporting, once. Embeddings are cached under ``runs/open_set/`` per split
-and model file.
+shots). ``--split evaluation`` is for reporting, once. Embeddings are cached under
+``runs/open_set/`` per split and model file.
 
     python -m models.open_set --domains [--fit] [--fonts CACHE] [--model PATH] [--out RULE.json]
 
@@ -50,7 +50,7 @@ from models.omniglot import REPO_ROOT, data_dir
 from models.sampler import EpisodeSampler
 from protoglyph.core.classifier import Calibration, FewShotClassifier
 from protoglyph.core.encoder import EncoderSession
-from protoglyph.core.threshold import ThresholdRule
+from protoglyph.core.threshold import ThresholdRule, blend_keep
 
 QUERIES = 15
 CACHE_DIR = REPO_ROOT / "runs" / "open_set"
@@ -149,7 +149,7 @@ def fit_rule(trials: dict[str, tuple[list[font_suite.Trial], list[str]]], typica
                 for t in rows:
                     base = rule.base(t.scatter, t.counts)
                     m = float(np.mean([1.0 / k for k in t.counts]))
-                    bound = m * factors[:, None] + (1.0 - m) * factors[None, :]  # (one shot, many)
+                    bound = blend_keep(m, factors[:, None], factors[None, :])  # (one shot, many)
                     known = np.sort(t.known) / base
                     cell_kept.append(np.searchsorted(known, bound, side="right") / max(len(known), 1))
                     if len(t.unknown):

@@ -54,6 +54,13 @@ PRIOR_WEIGHT = 2.0
 KEEP_FACTOR = 1.9
 
 
+def blend_keep(mean_inverse_shots: float, one_shot: float | np.ndarray, many: float | np.ndarray) -> np.ndarray:
+    """``m · one_shot + (1 − m) · many``, ``m = mean_c 1/k_c``: the keep factor of a rule with
+    both (numpy arrays broadcast, for a grid of factor pairs)."""
+    m = mean_inverse_shots
+    return np.asarray(m * np.asarray(one_shot) + (1.0 - m) * np.asarray(many))
+
+
 @dataclass(frozen=True)
 class ThresholdRule:
     """How a support set's spread becomes its default threshold (see the module docstring).
@@ -77,8 +84,8 @@ class ThresholdRule:
         """The keep factor of classes with ``counts`` examples (all ≥ 1)."""
         if self.one_shot_keep_factor is None:
             return self.keep_factor
-        m = float(np.mean([1.0 / k for k in counts]))
-        return m * self.one_shot_keep_factor + (1.0 - m) * self.keep_factor
+        return float(blend_keep(float(np.mean([1.0 / k for k in counts])), self.one_shot_keep_factor,
+                                self.keep_factor))
 
     def base(self, scatter: float, counts: Sequence[int]) -> float:
         """``T`` divided by the keep factor: the expected distance of a new item to its prototype."""
