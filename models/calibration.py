@@ -59,6 +59,7 @@ from models.data import VALIDATION_ALPHABETS
 from models.evaluate import embed_set
 from models.omniglot import data_dir
 from models.sampler import EpisodeSampler
+from protoglyph.core import unknown_share
 from protoglyph.core.batch_store import DONE, BatchTable
 from protoglyph.core.classifier import (
     EFFECTIVE_SHOTS_KEY,
@@ -147,21 +148,28 @@ def split_embeddings_and_alphabets(split: str, session: EncoderSession, folder: 
     return emb, labels, groups
 
 
+def unknown_characters(ways: int, share: float) -> int:
+    """How many characters of no class give ``share`` of an episode's queries with ``ways`` classes."""
+    return round(ways * share / (1.0 - share))
+
+
 def sample_episodes(emb: np.ndarray, labels: np.ndarray, ways: int, shots: int, count: int,
-                    seed: int, rule: Calibration | None = None) -> list[Episode]:
+                    seed: int, rule: Calibration | None = None, share: float = 0.5) -> list[Episode]:
     """``count`` open-set episodes of one task (``ways`` or ``shots`` 0: mixed), through the
     app's :class:`FewShotClassifier` (distances and default threshold; ``rule``: a calibration
-    whose threshold rule to use, the model's own, as ``--typical-spread`` and ``--rule`` store it)."""
+    whose threshold rule to use, the model's own, as ``--typical-spread`` and ``--rule`` store it).
+    ``share``: of the queries, about this share is of characters of no class (1/2: N of them)."""
     rng = np.random.default_rng(seed)
     samplers: dict[int, EpisodeSampler] = {}
     episodes = []
     for _ in range(count):
         n = ways or int(rng.integers(MIXED_WAYS[0], MIXED_WAYS[1] + 1))
         k_max = shots or MIXED_SHOTS[1]
+        u = unknown_characters(n, share)
         if n not in samplers:
-            samplers[n] = EpisodeSampler(labels, 2 * n, k_max, QUERIES)
+            samplers[n] = EpisodeSampler(labels, n + u, k_max, QUERIES)
         support, query = samplers[n].sample(rng)
-        per_class = support.reshape(2 * n, k_max)[:n]
+        per_class = support.reshape(n + u, k_max)[:n]
         clf = FewShotClassifier(emb.shape[1], calibration=_rule_only(rule))
         for j, items in enumerate(per_class):
             k = shots or int(rng.integers(MIXED_SHOTS[0], MIXED_SHOTS[1] + 1))
@@ -169,7 +177,7 @@ def sample_episodes(emb: np.ndarray, labels: np.ndarray, ways: int, shots: int, 
         reference = clf.open_set_reference()
         assert reference is not None
         _, d = clf.distances(emb[query])
-        truth = np.concatenate([np.repeat(np.arange(n), QUERIES), np.full(n * QUERIES, -1)])
+        truth = np.concatenate([np.repeat(np.arange(n), QUERIES), np.full(u * QUERIES, -1)])
         episodes.append(Episode(d, truth, reference))
     return episodes
 
@@ -278,15 +286,21 @@ def fit(tasks: Sequence[Sequence[Episode]], model_temperature: float = 1.0,
 
 # -- measuring ------------------------------------------------------------------------------
 def confidences(episode: Episode, calibration: Calibration | None, temperature: float,
-                open_set: bool = True) -> tuple[np.ndarray, np.ndarray]:
+                open_set: bool = True, folder_share: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """``(n_query,)`` shown confidence (probability of the nearest class) and whether that
     class is the query's (never for a query of no class).
 
     ``calibration`` ``None``: the model's plain softmax at ``temperature`` (the app before).
+    ``folder_share``: the episode's queries are a folder, shown at its own estimated share of
+    unknowns (``core.unknown_share``, as ``BatchResults`` does); else at one half (the canvas).
     """
     d = episode.distances
     if calibration is None:
         p = softmax_probabilities(d, temperature)
+    elif folder_share and open_set and calibration.open_set is not None:
+        z = calibration.open_set.log_odds(d, episode.reference)
+        unknown = unknown_share.unknown_probability(z, unknown_share.estimate(z))
+        p = softmax_probabilities(d, calibration.temperature) * (1.0 - unknown)[:, None]
     else:
         p, _ = calibration.probabilities(d, episode.reference if open_set else None)
     nearest = d.argmin(1)
@@ -330,11 +344,11 @@ def bootstrap_interval(per_episode: np.ndarray, statistic: Any, seed: int = 0,
 
 
 def calibration_figures(episodes: Sequence[Episode], calibration: Calibration | None, temperature: float,
-                        known_only: bool = False, open_set: bool = True) -> dict[str, Any]:
+                        known_only: bool = False, open_set: bool = True, folder_share: bool = False) -> dict[str, Any]:
     """ECE with its 95% bootstrap interval and the reliability table of one task."""
     stats = []
     for e in episodes:
-        conf, correct = confidences(e, calibration, temperature, open_set)
+        conf, correct = confidences(e, calibration, temperature, open_set, folder_share)
         if known_only:
             keep = e.truth >= 0
             conf, correct = conf[keep], correct[keep]
@@ -392,9 +406,10 @@ def measure_typical_spread(emb: np.ndarray, labels: np.ndarray) -> float:
 
 def folder_results(emb: np.ndarray, support: np.ndarray, folder: np.ndarray,
                    calibration: Calibration | None, temperature: float,
-                   rule: Calibration | None = None) -> BatchResults:
+                   rule: Calibration | None = None, folder_share: bool = True) -> BatchResults:
     """:class:`BatchResults` of a folder of ``(n,)`` items for ``(classes, shots)`` support items,
-    as the app labels it (float16 embeddings, the default threshold)."""
+    as the app labels it (float16 embeddings, the default threshold, confidences at the folder's
+    own share of unknowns unless ``folder_share`` is off)."""
     n = len(folder)
     table = BatchTable(Path("folder"), [f"{i:05d}.png" for i in range(n)], np.zeros(n, np.int64),
                        np.zeros(n, np.int64), emb[folder].astype(np.float16), np.full(n, DONE, np.int8),
@@ -402,7 +417,7 @@ def folder_results(emb: np.ndarray, support: np.ndarray, folder: np.ndarray,
     clf = FewShotClassifier(emb.shape[1], temperature, calibration=_rule_only(rule))
     for j, items in enumerate(support):
         clf.add_examples(j, emb[items])
-    results = BatchResults(table, temperature, calibration)
+    results = BatchResults(table, temperature, calibration, folder_share)
     keys, prototypes = clf.prototypes()
     results.set_prototypes([int(k) for k in keys], prototypes)  # type: ignore[call-overload]
     results.set_reference(clf.open_set_reference())
@@ -411,7 +426,8 @@ def folder_results(emb: np.ndarray, support: np.ndarray, folder: np.ndarray,
 
 
 def ordering_figures(emb: np.ndarray, labels: np.ndarray, calibration: Calibration, temperature: float,
-                     folders: int, seed: int, unknown: int = FOLDER_UNKNOWN) -> dict[str, Any]:
+                     folders: int, seed: int, unknown: int = FOLDER_UNKNOWN,
+                     folder_share: bool = True) -> dict[str, Any]:
     """The share of wrong predictions in the first 20% of "least certain first", before and after.
 
     Wrong: the nearest class is not the item's (every item of a character of no class). Also
@@ -430,7 +446,7 @@ def ordering_figures(emb: np.ndarray, labels: np.ndarray, calibration: Calibrati
         items, truth = query[shuffle], truth[shuffle]
         front_size = math.ceil(FRONT * len(items))
         for name, cal in (("before", None), ("after", calibration)):
-            results = folder_results(emb, per_class, items, cal, temperature, calibration)
+            results = folder_results(emb, per_class, items, cal, temperature, calibration, folder_share)
             front = np.zeros(len(items), bool)
             front[results.order("least certain first")[:front_size]] = True
             for kind, wrong in (("nearest", results.best != truth), ("label", results.labels() != truth)):

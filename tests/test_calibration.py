@@ -276,7 +276,7 @@ def test_batch_confidences_use_the_calibration() -> None:
     np.testing.assert_allclose(plain.confidence, softmax_probabilities(d, 1.0).max(1), rtol=1e-3)
 
     calibration = Calibration(2.0, TERM)
-    results = BatchResults(table, 1.0, calibration)
+    results = BatchResults(table, 1.0, calibration, folder_share=False)  # at one half, as on the canvas
     results.set_prototypes([0, 1], protos)
     # no reference yet: the calibrated temperature only
     np.testing.assert_allclose(results.confidence, softmax_probabilities(d, 2.0).max(1), rtol=1e-3)

@@ -134,10 +134,16 @@ class OpenSetTerm:
         Returns:
             ``(n,)`` ``float64`` in ``[0, 1]``.
         """
-        z = open_set_features(distances, reference) @ np.array(
-            [self.scale, self.log_classes, self.inverse_shots, self.margin, self.log_density,
-             self.scale_inverse_shots, self.offset])
+        z = self.log_odds(distances, reference)
         out: np.ndarray = 0.5 * (1.0 + np.tanh(0.5 * z))  # the logistic, without overflow
+        return out
+
+    def log_odds(self, distances: np.ndarray, reference: OpenSetReference) -> np.ndarray:
+        """``(n,)`` ``float64`` log-odds of "unknown" at the fitted prior of one half (what
+        ``unknown_share`` shifts for a folder's own share of unknowns)."""
+        weights = np.array([self.scale, self.log_classes, self.inverse_shots, self.margin, self.log_density,
+                            self.scale_inverse_shots, self.offset])
+        out: np.ndarray = open_set_features(distances, reference) @ weights
         return out
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from protoglyph.core import unknown_share
 from protoglyph.core.batch_store import DONE, ERROR, PENDING, BatchTable
 from protoglyph.core.classifier import Calibration
 from protoglyph.core.export import ResultRow
@@ -59,12 +60,20 @@ class BatchResults:
             ``temperature``, and once :meth:`set_reference` has given the support set's
             :class:`OpenSetReference`, its open-set term lowers them for items far from
             every prototype.
+        folder_share: with an open-set term, estimate the share of items of no class from
+            the folder itself (``unknown_share``; the term alone assumes one half) and show
+            confidences at that share; ``False``: at one half, as on the canvas.
     """
 
-    def __init__(self, table: BatchTable, temperature: float, calibration: Calibration | None = None) -> None:
+    def __init__(self, table: BatchTable, temperature: float, calibration: Calibration | None = None,
+                 folder_share: bool = True) -> None:
         self.table = table
         self.temperature = temperature
         self.calibration = calibration
+        self.folder_share = folder_share
+        #: The estimated share of the folder's items that are of none of the classes (``None``
+        #: without an open-set term, before any item or with ``folder_share`` off).
+        self.unknown_share: float | None = None
         #: The support set's default threshold and mean inverse shots, for the open-set term.
         self.reference: OpenSetReference | None = None
         self.keys: list[int] = []
@@ -74,6 +83,11 @@ class BatchResults:
         self.best = np.full(len(table), -1, np.int64)  # class id of the nearest prototype, -1 if none
         self.confidence = np.zeros(len(table), np.float32)
         self.min_distance = np.full(len(table), np.inf, np.float32)
+        # Per item: the softmax probability of the nearest class and the open-set term's
+        # log-odds of "unknown" at one half (NaN where there is none), from which the
+        # confidences follow at any share without the distances.
+        self._nearest = np.zeros(len(table), np.float32)
+        self._log_odds = np.full(len(table), np.nan, np.float32)
         #: Ids of the classes that exist (``None``: any). A review naming a class that was
         #: deleted counts as not reviewed (undoing the deletion brings it back).
         self.classes: set[int] | None = None
@@ -132,6 +146,8 @@ class BatchResults:
         rows = rows[self.table.state[rows] == DONE]  # waiting and failed items have nothing to compare
         if not self.keys or not len(rows):
             self.best[rows], self.confidence[rows], self.min_distance[rows] = -1, 0.0, np.inf
+            self._nearest[rows], self._log_odds[rows] = 0.0, np.nan
+            self._show_confidence(rows)
             return
         d = self.distances[rows]
         nearest = d.argmin(1)
@@ -141,12 +157,37 @@ class BatchResults:
         # The softmax probability of the nearest class alone: 1 / sum_j exp(-(d_j - d_min) / T).
         spread = np.exp((d_min[:, None] - d) / np.float32(temperature)).sum(1)
         self.best[rows] = np.asarray(self.keys, np.int64)[nearest]
+        self._nearest[rows] = 1.0 / spread
         if calibration is None or calibration.open_set is None or self.reference is None:
-            self.confidence[rows] = 1.0 / spread
-        else:  # times the probability that the item is one of the classes at all
-            known = 1.0 - calibration.open_set.unknown_probability(d, self.reference)
-            self.confidence[rows] = known / spread
+            self._log_odds[rows] = np.nan
+        else:
+            self._log_odds[rows] = calibration.open_set.log_odds(d, self.reference)
         self.min_distance[rows] = d_min
+        self._show_confidence(rows)
+
+    def refresh_share(self) -> None:
+        """Estimate the folder's share of unknowns again (after reviews) and show confidences at it."""
+        self._show_confidence(np.zeros(0, np.int64))
+
+    def _show_confidence(self, rows: np.ndarray) -> None:
+        """Confidences of ``rows``, or of every item when the estimated share moved: the
+        nearest class's softmax probability times the probability that the item is of a class."""
+        z = self._log_odds
+        has_term = np.isfinite(z) & (self.table.state == DONE)
+        share = 0.5
+        if self.folder_share and has_term.any():
+            review = self.reviews()
+            open_ = has_term & (review == 0)
+            said_known = int(((review == 1) | (review == 2)).sum())
+            share = unknown_share.estimate(z[open_], said_known, int((review == 3).sum()))
+        new_share = share if self.folder_share and has_term.any() else None
+        if new_share != self.unknown_share:
+            self.unknown_share = new_share
+            rows = np.flatnonzero(self.table.state == DONE)
+        known = np.ones(len(rows))
+        term = has_term[rows]
+        known[term] = 1.0 - unknown_share.unknown_probability(z[rows[term]], share)
+        self.confidence[rows] = self._nearest[rows] * known
 
     # -- what the person sees ----------------------------------------------------------
     def reviews(self) -> np.ndarray:

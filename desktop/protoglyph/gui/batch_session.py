@@ -223,6 +223,7 @@ class BatchSession(QObject):
             at = np.array([rows[n] for n in shown], np.int64)
             t = self.table
             t.review[at], t.person_class[at], t.example_id[at] = (s[shown] for s in states)
+            self.results.refresh_share()  # what the person said counts in the folder's share of unknowns
         self.store.set_reviews(paths, *states)
 
 
