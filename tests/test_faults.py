@@ -319,14 +319,22 @@ def test_random_kills_while_labeling_into_a_project_lose_nothing(tmp_path: Path,
     for path in (clean, killed):
         create_starter_project(path, encoder).project.close()  # type: ignore[arg-type]
     command = [sys.executable, "-m", "protoglyph", "label", str(folder), "--jobs", "1", "--quiet"]
+    (tmp_path / "empty").mkdir()
+    started = time.monotonic()  # machines differ: measure the start-up (about 1 s) and a whole run
+    subprocess.run([*command[:4], str(tmp_path / "empty"), *command[5:], "--project", str(clean), "--out",
+                    str(tmp_path / "empty.csv")], cwd=REPO, capture_output=True, timeout=300)
+    start_up = time.monotonic() - started
     subprocess.run([*command, "--project", str(clean), "--out", str(tmp_path / "clean.csv")], cwd=REPO, check=True,
                    capture_output=True, timeout=300)
+    labeling = max(time.monotonic() - started - 2 * start_up, 0.5)  # then 256 files a chunk
     kills = runs = 0
     while kills < 6 and runs < 12:
         runs += 1
         proc = subprocess.Popen([*command, "--project", str(killed), "--out", str(tmp_path / "killed.csv")],
                                 cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(float(rng.uniform(0.8, 1.8)))  # start-up takes about 1 s; then 256 files a chunk
+        # after the start-up, at a random instant of the first third of labeling the whole
+        # folder: each run does a part and is killed while files are being labeled and stored
+        time.sleep(start_up + float(rng.uniform(0.05, 0.35)) * labeling)
         if proc.poll() is None:
             proc.kill()
             kills += 1

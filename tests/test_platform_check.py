@@ -129,7 +129,11 @@ def test_other_load_errors_are_no_verdict() -> None:
 def test_the_real_dynamic_linker_is_asked(tmp_path: Path) -> None:
     """A plugin that needs a library no system has: found missing by the real ``dlopen``."""
     plugin = fake_plugin_tree(tmp_path)
-    assert pc.missing_libraries(plugin) == ["libxcb-cursor.so.9"]
+    missing = pc.missing_libraries(plugin)
+    assert "libxcb-cursor.so.9" in missing
+    # beside it, what this machine lacks for the real plugin (none on a full desktop; a fresh
+    # machine may lack libxcb-icccm4 and libxcb-keysyms1, as issue 11 found)
+    assert set(missing) - {"libxcb-cursor.so.9"} == set(pc.missing_libraries(PLUGIN)) - {"libxcb-cursor.so.0"}
     assert pc.load_error("libc.so.6") is None
 
 
