@@ -15,6 +15,9 @@ QT_MODULES = {"QtCore", "QtGui", "QtWidgets", "QtSvg"}
 #: Python packages the app never imports at run time (training, tests, other Qt bindings).
 EXCLUDED = ["torch", "torchvision", "onnx", "tkinter", "PyQt5", "PyQt6", "PySide2", "matplotlib", "IPython",
             "pytest", "pytestqt", "PIL", "scipy", "pandas", "models", "setuptools", "pip", "mypy", "ruff",
+            # The ray engine is for a pip installation (protoglyph[ray]) on a cluster, not the bundle:
+            # there `protoglyph label --engine ray` says what to install (Ray and pyarrow: ~250 MB).
+            "ray", "pyarrow",
             # No network, so no TLS (OpenSSL's libcrypto and libssl); hashlib falls back to built-ins.
             "ssl", "_ssl", "_hashlib", "http", "urllib.request", "xmlrpc", "ftplib", "smtplib"]
 #: Qt plugins kept (folders, or single files of a folder); the rest go. Image files are read by

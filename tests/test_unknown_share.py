@@ -122,7 +122,8 @@ def test_the_measurement_samples_the_share_it_is_asked_for_and_the_folder_share_
         e = cal.sample_episodes(emb, labels, 5, 1, 1, 0, calibration, share)[0]
         assert (e.truth == -1).sum() == unknown and len(e.truth) == 75 + unknown
     f = folder_share.share_figures(emb, labels, calibration, 1.0, 20, 0)
-    assert set(f) == {k for k, _, _ in cal.TASKS} and all(set(row) == {"0", "0.25", "0.5", "0.75"} for row in f.values())
+    assert set(f) == {k for k, _, _ in cal.TASKS}
+    assert all(set(row) == {"0", "0.25", "0.5", "0.75"} for row in f.values())
     for row in f.values():  # with no unknowns the folder's own share is far better calibrated
         assert row["0"][folder_share.FOLDER]["ece"] < row["0"][folder_share.HALF]["ece"] / 2
         assert row["0"]["estimated share"] < 0.1 < 0.6 < row["0.75"]["estimated share"]

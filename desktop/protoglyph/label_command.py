@@ -1,12 +1,14 @@
 """``protoglyph label``: label a folder of images from the command line, with no window.
 
     protoglyph label FOLDER (--project P | --examples DIR) --out FILE.csv [--threshold T] [--jobs N]
+                     [--engine processes|in-process|ray [--address ADDR]]
 
-It runs the same core as the app: the folder is listed, new and changed files are embedded
-in worker processes, and each image gets the class of the nearest prototype, or ``unknown``
-when it is farther from every prototype than the threshold. With ``--project`` the results
-are kept in the project, so a second run (after Ctrl+C, or on a folder that grew) only does
-new and changed files, and the app shows the same results for review.
+It runs the same pipeline as the app (``core.labeling.run.label_folder``): the folder is
+listed, new and changed files are embedded by the engine (worker processes by default), and
+each image gets the class of the nearest prototype, or ``unknown`` when it is farther from
+every prototype than the threshold. With ``--project`` the results are kept in the project, so
+a second run (after Ctrl+C, or on a folder that grew) only does new and changed files, and the
+app shows the same results for review.
 
 Exit status: 0 when the CSV was written; 1 when no image in the folder could be labeled (the
 CSV is still written: one row per file, or the header alone for a folder with no files); 2 when
@@ -32,13 +34,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
-from protoglyph.core.batch import IN_PROCESS_BELOW, BatchError, FileEntry, default_jobs, embed_files, list_folder
-from protoglyph.core.batch_store import BatchStore, BatchTable, read_batch, usable_threshold
+from protoglyph.core.batch import IN_PROCESS_BELOW, BatchError, FileEntry, default_jobs
+from protoglyph.core.batch_store import usable_threshold
 from protoglyph.core.classifier import Calibration, FewShotClassifier
 from protoglyph.core.encoder import EncoderSession, ModelError
 from protoglyph.core.export import ExportError, write_csv
 from protoglyph.core.imagefile import ImageReadError, read_image
 from protoglyph.core.importing import plan_import
+from protoglyph.core.labeling.engines import ENGINE_NAMES, Engine, EngineError, LocalWorkers, make_engine
+from protoglyph.core.labeling.run import ChunkDone, Started, Support, choose_threshold, label_folder, take_chunk
 from protoglyph.core.project import BUSY_LIMIT_S, Project, ProjectError
 from protoglyph.core.review import BatchResults, result_rows
 from protoglyph.core.workspace import Workspace
@@ -65,7 +69,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--threshold", type=float, metavar="T", help="squared distance beyond which an image is "
                    "'unknown' (default: the project's setting, else one derived from the examples)")
     p.add_argument("--jobs", type=int, default=default_jobs(), metavar="N",
-                   help="worker processes (default: one per core, here %(default)s)")
+                   help="worker processes, or Ray workers (default: one per core, here %(default)s)")
+    p.add_argument("--engine", choices=ENGINE_NAMES, default="processes",
+                   help="where files are embedded: worker processes on this machine (default), this process "
+                        "alone, or Ray (pip install 'protoglyph[ray]'; on this machine, or a cluster with --address)")
+    p.add_argument("--address", metavar="ADDR", help="with --engine ray: the Ray cluster's head, e.g. 10.0.0.1:6379 "
+                   "(the folder and the model must be at the same path on every machine)")
     p.add_argument("--model", type=Path, help="encoder .onnx file (default: the shipped one)")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     return p
@@ -173,12 +182,17 @@ def run(args: argparse.Namespace) -> int:
         raise Failure(f"cannot write {args.out}: the folder {args.out.parent} does not exist")
     if args.threshold is not None and usable_threshold(args.threshold) is None:
         raise Failure(f"--threshold must be a finite number of at least 0, not {args.threshold}")
+    if args.address is not None and args.engine != "ray":
+        raise Failure("--address is for --engine ray (a Ray cluster's head, e.g. 10.0.0.1:6379)")
+    try:
+        engine = make_engine(args.engine, args.jobs, args.address)
+    except EngineError as exc:
+        raise Failure(str(exc)) from exc
     try:
         session = EncoderSession(args.model)
     except ModelError as exc:
         raise Failure(f"the encoder model cannot be used.\n  file: {exc.path}\n  problem: {exc.problem}") from exc
-    model_key = session.model_key
-    project = store = None
+    project = None
     if args.project is not None:
         try:
             project = Project.open(args.project)
@@ -199,24 +213,22 @@ def run(args: argparse.Namespace) -> int:
         if not keys:
             where = args.project or args.examples
             raise Failure(f"{where} has no classes with examples; add a few examples per class first")
-        entries = [e for e in list_folder(folder) if not _is_output(folder / e.path, e, args.out)]  # an earlier CSV
-        if not entries:
+        support = Support([int(k) for k in keys], prototypes,  # type: ignore[call-overload]
+                          classifier.open_set_reference())  # calibrated confidences need the support set's
+        events = label_folder(folder, session, support, project=project, engine=engine,
+                              skip=lambda e: _is_output(folder / e.path, e, args.out))  # an earlier CSV
+        started = next(events)
+        assert isinstance(started, Started)
+        results = started.results
+        if not len(results):
             # Written all the same, as for a folder of unusable files: a script reading the CSV
             # after exit status 1 finds the header and no rows, not a missing (or stale) file.
             write_csv([], args.out)
             print(f"protoglyph label: {folder} holds no files to label; {args.out} has the header only",
                   file=sys.stderr)
             return 1
-        table = read_batch(project.path if project else None, folder, entries, model_key, session.embedding_size)
-        results = BatchResults(table, session.info.temperature, Calibration.from_model(session.info))
-        results.set_prototypes([int(k) for k in keys], prototypes)  # type: ignore[call-overload]
-        results.set_reference(classifier.open_set_reference())  # calibrated confidences need the support set's
-        if project is not None:
-            store = BatchStore(project, folder)  # files no longer there keep their stored results
-            store.save_listing_problems(table, model_key)
-        label_all(args, session, table, results, store, model_key)
-        threshold = args.threshold if args.threshold is not None else table.threshold
-        results.threshold = threshold if threshold is not None else classifier.default_threshold()
+        label_all(args, engine, results, events)
+        results.threshold = choose_threshold(args.threshold, results.table.threshold, classifier.default_threshold())
         rows = result_rows(results, names)
         written = write_csv(rows, args.out)
     except ExportError as exc:
@@ -256,30 +268,31 @@ def _on_sigterm(signum: int, frame: object) -> None:
     raise Terminated
 
 
-def label_all(args: argparse.Namespace, session: EncoderSession, table: BatchTable, results: BatchResults,
-              store: BatchStore | None, model_key: str) -> None:
-    """Embed the folder's new and changed files, storing each chunk as it finishes."""
-    todo = [(i, table.paths[i]) for i in table.todo]
-    progress = Progress(len(todo), args.quiet)
+def label_all(args: argparse.Namespace, engine: Engine, results: BatchResults,
+              events: Iterator[Started | ChunkDone]) -> None:
+    """Take in the folder's new and changed files as the pipeline embeds and stores them."""
+    todo = len(results.table.todo)
+    progress = Progress(todo, args.quiet)
     try:
-        for chunk in embed_files(args.folder, todo, session, jobs=args.jobs):
-            if store is not None:
-                store.save_chunk(table, chunk, model_key)
+        for event in events:
+            assert isinstance(event, ChunkDone)
             # Prototypes never move here, so the embeddings are used once and not kept:
             # 100,000 of them would be 100 MB.
-            table.apply(chunk, keep_embeddings=False)
-            results.update_rows(chunk.indices, chunk.embeddings)
-            progress.step(chunk.count, len(chunk.errors))
-    except BatchError as exc:
+            take_chunk(results, event.chunk, keep_embeddings=False)
+            progress.step(event.chunk.count, len(event.chunk.errors))
+    except (BatchError, EngineError) as exc:
         raise Failure(str(exc), 1) from exc
     elapsed = progress.finish()
     if todo and not args.quiet:
-        embedded = len(todo) - progress.unusable
+        embedded = todo - progress.unusable
         # "N embedded in T s (R images/s" is what models/batch_benchmark.py reads.
-        where = (plural(args.jobs, "worker") if args.jobs > 1 and len(todo) >= IN_PROCESS_BELOW
-                 else "in this process")
+        if isinstance(engine, LocalWorkers):
+            where = (plural(args.jobs, "worker") if args.jobs > 1 and todo >= IN_PROCESS_BELOW
+                     else "in this process")
+        else:
+            where = engine.description
         unusable = f"; {progress.unusable:,} could not be used" if progress.unusable else ""
-        print(f"protoglyph label: {plural(len(todo), 'file')} read and {embedded:,} embedded in {elapsed:.1f} s "
+        print(f"protoglyph label: {plural(todo, 'file')} read and {embedded:,} embedded in {elapsed:.1f} s "
               f"({embedded / max(elapsed, 1e-9):,.0f} images/s, {where}){unusable}", file=sys.stderr)
 
 
@@ -291,6 +304,12 @@ DECODER_CHATTER = (b"libpng error: ", b"libpng warning: ", b"Corrupt JPEG data: 
                    b"Invalid SOS parameters for sequential JPEG", b"Warning: unknown JFIF revision number ",
                    b"Inconsistent progression sequence for component ", b"Unknown Adobe color transform code ",
                    b"Application transferred too few scanlines", b"Application transferred too many scanlines")
+
+
+#: Parts of lines that Ray's C++ core prints straight to stderr about its own set-up with the
+#: ray engine: that actors Ray Data may restart hold their class in Ray's object store (they do,
+#: and nothing is lost if they are not restarted: the batch then ends with the reason).
+RAY_CHATTER = (b"has constructor arguments in the object store and max_restarts > 0",)
 
 
 class DecoderChatterFilter:
@@ -383,7 +402,8 @@ class DecoderChatterFilter:
     def _keep(lines: list[bytes], complete: bool = False) -> bytes:
         """The lines that are not decoder chatter, joined again (the last without its newline
         unless ``complete``)."""
-        kept = [line for line in lines if not line.startswith(DECODER_CHATTER)]
+        kept = [line for line in lines
+                if not line.startswith(DECODER_CHATTER) and not any(part in line for part in RAY_CHATTER)]
         if not kept or (kept == [b""] and not complete):
             return b""
         return b"\n".join(kept) + (b"\n" if complete else b"")

@@ -24,7 +24,8 @@ import numpy as np
 PSEUDO_ITEMS = 2.0
 #: The share stays within [LIMIT, 1 - LIMIT].
 LIMIT = 1e-3
-_STEPS = 48  # bisection steps on the likelihood's slope: the share to within 2^-48
+_STEPS = 64  # Newton steps at most (each at least halves the bracket when it falls back to bisection)
+_TOLERANCE = 1e-12  # the share to within this
 _Z_LIMIT = 40.0  # log-odds beyond this are certain either way (and e^z stays finite)
 
 
@@ -48,22 +49,34 @@ def estimate(log_odds: np.ndarray, reviewed_known: int = 0, reviewed_unknown: in
         return 0.5
     excess = np.expm1(z)  # e^z - 1: an item's likelihood is 1 + π (e^z - 1)
 
-    def slope(share: float) -> float:
-        items = float((excess / (1.0 + share * excess)).sum()) if len(z) else 0.0
-        return items + a / share - b / (1.0 - share)
+    def slopes(share: float) -> tuple[float, float]:
+        """The log-posterior's first and second derivatives in the share."""
+        q = excess / (1.0 + share * excess)
+        return (float(q.sum()) + a / share - b / (1.0 - share),
+                -float((q * q).sum()) - a / share**2 - b / (1.0 - share) ** 2)
 
     low, high = LIMIT, 1.0 - LIMIT
-    if slope(low) <= 0.0:
+    if slopes(low)[0] <= 0.0:
         return low
-    if slope(high) >= 0.0:
+    if slopes(high)[0] >= 0.0:
         return high
-    for _ in range(_STEPS):  # the slope falls as the share rises (the likelihood is concave)
-        middle = 0.5 * (low + high)
-        if slope(middle) > 0.0:
-            low = middle
+    # Newton's method kept inside the bracket that holds the root (bisection where a step would
+    # leave it), always from one half: the same items give the same share, bit for bit, in
+    # whatever order they arrived. About 6 passes over the items instead of bisection's 48.
+    share = 0.5
+    for _ in range(_STEPS):
+        first, second = slopes(share)
+        if first > 0.0:
+            low = share
         else:
-            high = middle
-    return 0.5 * (low + high)
+            high = share
+        step = share - first / second if second < 0.0 else 0.5 * (low + high)
+        if abs(step - share) <= _TOLERANCE:  # converged (before the bracket test: the root is at its edge)
+            return min(max(step, LIMIT), 1.0 - LIMIT)
+        if not low < step < high:
+            step = 0.5 * (low + high)
+        share = step
+    return share
 
 
 def shift(share: float) -> float:

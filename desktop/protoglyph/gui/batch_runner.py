@@ -1,9 +1,10 @@
 """Labels a folder on the thread pool and shows progress (done / total, rate, time left) and
 Cancel in the status bar.
 
-The job on the pool lists the folder, reads what the project already holds for it, predicts
-the stored items, then feeds worker processes and stores every finished chunk, all with its
-own connection to the project file. The GUI thread only takes finished chunks into the
+The job on the pool runs the core's one pipeline (``core.labeling.run.label_folder``: list the
+folder, read what the project already holds for it, predict the stored items, then embed the
+rest on local worker processes and store every finished chunk) with its own connection to the
+project file. The GUI thread only takes finished chunks into the
 arrays the results view reads (well under a millisecond each) and refreshes the view a few
 times a second, so the window stays responsive throughout.
 """
@@ -17,10 +18,10 @@ import numpy as np
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, QTimer, Signal
 from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QProgressBar, QPushButton
 
-from protoglyph.core.batch import BatchError, ChunkResult, default_jobs, embed_files, list_folder
-from protoglyph.core.batch_store import BatchStore, read_batch
-from protoglyph.core.classifier import Calibration
+from protoglyph.core.batch import BatchError, ChunkResult, default_jobs
 from protoglyph.core.encoder import EncoderSession
+from protoglyph.core.labeling.engines import LocalWorkers
+from protoglyph.core.labeling.run import Started, Support, label_folder
 from protoglyph.core.project import Project
 from protoglyph.core.review import BatchResults
 from protoglyph.core.threshold import OpenSetReference
@@ -45,12 +46,11 @@ class BatchJob(QRunnable):
     with the current ones when it takes the results in.
     """
 
-    def __init__(self, folder: Path, project_path: Path, encoder: EncoderSession, model_key: str, jobs: int,
+    def __init__(self, folder: Path, project_path: Path, encoder: EncoderSession, jobs: int,
                  keys: list[int], prototypes: np.ndarray) -> None:
         super().__init__()
         self.signals = _Signals()
-        self.folder, self.project_path, self.encoder, self.model_key, self.jobs = (
-            folder, project_path, encoder, model_key, jobs)
+        self.folder, self.project_path, self.encoder, self.jobs = folder, project_path, encoder, jobs
         self.keys, self.prototypes = keys, prototypes
         self.reference: OpenSetReference | None = None  # the support set's, for calibrated confidences
         self.cancelled = False
@@ -63,28 +63,20 @@ class BatchJob(QRunnable):
             self.signals.finished.emit("cancelled" if self.cancelled else f"{type(exc).__name__}: {exc}")
 
     def _label(self) -> None:
-        entries = list_folder(self.folder)
-        table = read_batch(self.project_path, self.folder, entries, self.model_key, self.encoder.embedding_size)
-        results = BatchResults(table, self.encoder.info.temperature, Calibration.from_model(self.encoder.info))
-        results.set_prototypes(self.keys, self.prototypes)
-        results.set_reference(self.reference)
+        """The core's one pipeline (``labeling.run.label_folder``), its events passed on as signals."""
         project = Project.attach(self.project_path)
         project.on_wait = self._give_up_if_cancelled  # another program holds the file: Cancel still works
         try:
-            store = BatchStore(project, self.folder)
-            # Files no longer in the folder keep their stored results and reviews: they may
-            # come back (an export moved them and was undone, a drive was not mounted).
-            store.save_listing_problems(table, self.model_key)
-            store.mark_shown()  # shown again when the project is opened next time
-            self.signals.prepared.emit(results)
-            work = [(i, table.paths[i]) for i in table.todo]
-            for chunk in embed_files(self.folder, work, self.encoder, jobs=self.jobs,
-                                     should_stop=lambda: self.cancelled):
-                store.save_chunk(table, chunk, self.model_key)
-                self.signals.chunk.emit(chunk)
+            support = Support(self.keys, self.prototypes, self.reference)
+            for event in label_folder(self.folder, self.encoder, support, project=project,
+                                      engine=LocalWorkers(self.jobs), should_stop=lambda: self.cancelled,
+                                      mark_shown=True):  # shown again when the project is opened next time
+                if isinstance(event, Started):
+                    self.signals.prepared.emit(event.results)
+                else:
+                    self.signals.chunk.emit(event.chunk)
         finally:
             project.close()
-
 
     def _give_up_if_cancelled(self, waited: float) -> None:
         if self.cancelled:
@@ -130,7 +122,7 @@ class BatchRunner(QObject):
             return False
         ws = self.controller.workspace
         keys, prototypes = ws.classifier.prototypes()
-        job = BatchJob(folder, ws.project.path, ws.encoder, ws.model_key, self.jobs,
+        job = BatchJob(folder, ws.project.path, ws.encoder, self.jobs,
                        [int(k) for k in keys], prototypes.copy())  # type: ignore[call-overload]
         job.reference = ws.classifier.open_set_reference()
         job.signals.prepared.connect(self._prepared)

@@ -18,6 +18,7 @@ from PySide6.QtCore import QObject, Signal
 
 from protoglyph.core.batch_store import DONE, BatchStore, BatchTable
 from protoglyph.core.imagefile import ImageReadError, read_image
+from protoglyph.core.labeling.run import choose_threshold
 from protoglyph.core.project import ExampleRecord
 from protoglyph.core.review import CONFIRMED, CORRECTED, PREDICTED, UNKNOWN, BatchResults
 from protoglyph.core.workspace import NewExample
@@ -106,7 +107,7 @@ class BatchSession(QObject):
         self.results.set_reference(ws.classifier.open_set_reference())
         self.results.classes = {c.id for c in ws.classes()}
         self.default_threshold = ws.classifier.default_threshold()
-        self.results.threshold = self.user_threshold if self.user_threshold is not None else self.default_threshold
+        self.results.threshold = choose_threshold(None, self.user_threshold, self.default_threshold)
         self._announce(before_labels, before_threshold)
         self.updated.emit()
 
@@ -126,7 +127,7 @@ class BatchSession(QObject):
     def set_threshold(self, threshold: float | None, save: bool = True) -> None:
         """The person's "none of these" distance (``None``: back to the default)."""
         self.user_threshold = threshold
-        self.results.threshold = threshold if threshold is not None else self.default_threshold
+        self.results.threshold = choose_threshold(None, threshold, self.default_threshold)
         if save:
             self.store.set_threshold(threshold)
         self.updated.emit()
