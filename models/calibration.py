@@ -60,7 +60,7 @@ from models.evaluate import embed_set
 from models.omniglot import data_dir
 from models.sampler import EpisodeSampler
 from protoglyph.core import unknown_share
-from protoglyph.core.batch_store import DONE, BatchTable
+from protoglyph.core.batch_store import BatchTable
 from protoglyph.core.classifier import (
     EFFECTIVE_SHOTS_KEY,
     KEEP_FACTOR_KEY,
@@ -77,6 +77,7 @@ from protoglyph.core.classifier import (
     softmax_probabilities,
 )
 from protoglyph.core.encoder import EncoderSession
+from protoglyph.core.labeling.states import ItemState
 from protoglyph.core.review import BatchResults
 from protoglyph.core.threshold import OpenSetReference, ThresholdRule
 
@@ -412,7 +413,7 @@ def folder_results(emb: np.ndarray, support: np.ndarray, folder: np.ndarray,
     own share of unknowns unless ``folder_share`` is off)."""
     n = len(folder)
     table = BatchTable(Path("folder"), [f"{i:05d}.png" for i in range(n)], np.zeros(n, np.int64),
-                       np.zeros(n, np.int64), emb[folder].astype(np.float16), np.full(n, DONE, np.int8),
+                       np.zeros(n, np.int64), emb[folder].astype(np.float16), np.full(n, ItemState.DONE, np.int8),
                        np.zeros(n, np.int8), np.full(n, -1, np.int64), np.full(n, -1, np.int64))
     clf = FewShotClassifier(emb.shape[1], temperature, calibration=_rule_only(rule))
     for j, items in enumerate(support):

@@ -19,20 +19,11 @@ import pytest
 
 from protoglyph.core import batch, review
 from protoglyph.core.batch import BLANK, BatchError, embed_chunk, embed_files, list_folder
-from protoglyph.core.batch_store import DONE, ERROR, PENDING, BatchStore, BatchTable, read_batch
+from protoglyph.core.batch_store import BatchStore, BatchTable, read_batch
 from protoglyph.core.export import ResultRow
+from protoglyph.core.labeling.states import ItemState, Status
 from protoglyph.core.project import Project
-from protoglyph.core.review import (
-    CONFIRMED,
-    CORRECTED,
-    FAILED,
-    PREDICTED,
-    UNKNOWN,
-    WAITING,
-    BatchResults,
-    distances_to,
-    result_rows,
-)
+from protoglyph.core.review import BatchResults, distances_to, result_rows
 from protoglyph.core.shapes import draw_shape
 from protoglyph.core.starter import create_starter_project
 from protoglyph.core.workspace import Workspace
@@ -143,13 +134,13 @@ def test_every_bad_file_is_listed_with_its_reason_and_the_rest_is_labeled(
     table = BatchTable.fresh(odd_folder, entries, encoder.embedding_size)
     embed_all(odd_folder, table, encoder, jobs=1)
 
-    assert not (table.state == PENDING).any()
+    assert not (table.state == ItemState.PENDING).any()
     reasons = {table.paths[i]: r for i, r in table.errors.items()}
     assert set(reasons) == set(BAD)
     for path, words in BAD.items():
         assert words in reasons[path], (path, reasons[path])
-        assert table.state[table.paths.index(path)] == ERROR
-    done = {table.paths[i] for i in np.flatnonzero(table.state == DONE)}
+        assert table.state[table.paths.index(path)] == ItemState.ERROR
+    done = {table.paths[i] for i in np.flatnonzero(table.state == ItemState.DONE)}
     assert done == set(GOOD)
 
     # The odd-but-fine images are labeled as what they show.
@@ -249,7 +240,7 @@ def test_a_stopped_run_resumes_with_only_the_rest_and_ends_as_one_run(
         first: list[str] = []
         table = label_folder(project, folder, encoder, stop_after=1, embedded=first)
         assert first == [f"g{i:02d}.png" for i in range(4)]  # one chunk, then stopped
-        assert (table.state == PENDING).sum() == 6
+        assert (table.state == ItemState.PENDING).sum() == 6
 
         again = read_batch(project.path, folder, list_folder(folder), model_key(encoder), encoder.embedding_size)
         assert again.todo == list(range(4, 10))
@@ -321,7 +312,7 @@ def test_another_models_embeddings_are_done_again_and_reviews_survive_it(tmp_pat
         label_folder(project, folder, encoder, key="other:1:x", embedded=again)  # the app, updated
         assert again == ["0.png", "1.png", "2.png"]
         after = read_batch(project.path, folder, entries, "other:1:x", encoder.embedding_size)
-        assert after.todo == [] and (after.state == DONE).all()
+        assert after.todo == [] and (after.state == ItemState.DONE).all()
         assert list(after.review) == [0, 2, 3] and list(after.person_class) == [-1, 5, -1]
         assert list(after.example_id) == [-1, 9, -1]
     finally:
@@ -353,7 +344,7 @@ def test_worker_processes_give_the_same_embeddings_as_one_process(
         two.apply(chunk)
     assert sizes == [4, 4, 4, 1]  # yielded in order, chunk by chunk
     assert (one.state == two.state).all() and one.errors == two.errors == {7: "the file is empty"}
-    assert (two.state == DONE).sum() == 12
+    assert (two.state == ItemState.DONE).sum() == 12
     np.testing.assert_allclose(two.embeddings.astype(np.float32), one.embeddings.astype(np.float32),
                                rtol=1e-2, atol=2e-3)
 
@@ -395,10 +386,10 @@ def results_fixture() -> tuple[BatchResults, np.ndarray, list[int]]:
     ], np.float16)
     n = len(emb)
     table = BatchTable(Path("/nowhere"), [f"{i}.png" for i in range(n)], np.zeros(n, np.int64),
-                       np.zeros(n, np.int64), emb, np.full(n, DONE, np.int8), np.zeros(n, np.int8),
+                       np.zeros(n, np.int64), emb, np.full(n, ItemState.DONE, np.int8), np.zeros(n, np.int8),
                        np.full(n, -1, np.int64), np.full(n, -1, np.int64))
-    table.state[6], table.errors[6] = ERROR, "the file is empty"
-    table.state[7] = PENDING
+    table.state[6], table.errors[6] = ItemState.ERROR, "the file is empty"
+    table.state[7] = ItemState.PENDING
     table.review[[3, 4, 5]] = [1, 2, 3]
     table.person_class[[3, 4]] = [10, 30]
     results = BatchResults(table, temperature=1.0)
@@ -409,11 +400,12 @@ def results_fixture() -> tuple[BatchResults, np.ndarray, list[int]]:
 
 def test_statuses_and_labels() -> None:
     results, _, _ = results_fixture()
-    assert list(results.status()) == [PREDICTED, PREDICTED, UNKNOWN, CONFIRMED, CORRECTED, UNKNOWN, FAILED, WAITING]
+    assert list(results.status()) == [Status.PREDICTED, Status.PREDICTED, Status.UNKNOWN, Status.CONFIRMED,
+                                      Status.CORRECTED, Status.UNKNOWN, Status.ERROR, Status.WAITING]
     assert list(results.labels()) == [10, 10, -1, 10, 30, -1, -1, -1]
     assert results.best[4] == 20 and results.best[1] == 10
     results.threshold = None  # no threshold: the far item is predicted too
-    assert results.status()[2] == PREDICTED and results.labels()[2] == 10
+    assert results.status()[2] == Status.PREDICTED and results.labels()[2] == 10
     rows = {r.path: r for r in result_rows(results, {10: "a", 20: "b", 30: "c"})}
     assert "7.png" not in rows  # waiting
     error = rows["6.png"]
@@ -436,9 +428,9 @@ def test_review_order_puts_the_least_certain_open_items_first_and_errors_last() 
     assert list(results.order("file name")) == [0, 1, 2, 3, 4, 5, 6]
     assert list(results.order(label=10)) == [1, 0, 3]  # open ones least certain first, then reviewed
     assert set(results.order(label=-1)) == {2, 5, 6}
-    assert list(results.order(statuses={CONFIRMED, CORRECTED})) == sorted([3, 4], key=lambda i: conf[i])
-    assert list(results.order(statuses={FAILED})) == [6]
-    assert list(results.order(statuses={WAITING})) == []
+    assert list(results.order(statuses={Status.CONFIRMED, Status.CORRECTED})) == sorted([3, 4], key=lambda i: conf[i])
+    assert list(results.order(statuses={Status.ERROR})) == [6]
+    assert list(results.order(statuses={Status.WAITING})) == []
 
 
 def test_rejected_counts_open_predictions_beyond_a_threshold() -> None:
@@ -483,7 +475,7 @@ def test_arriving_rows_are_predicted() -> None:
     results, _, _ = results_fixture()
     table = results.table
     table.embeddings[7] = np.array([0, 3.8, 0, 0], np.float16)
-    table.state[7] = DONE
+    table.state[7] = ItemState.DONE
     assert results.best[7] == -1  # a waiting item has no prediction yet
     results.update_rows(np.array([7]))
     assert results.best[7] == 30 and results.labels()[7] == 30 and results.confidence[7] > 0.5
@@ -497,7 +489,7 @@ def test_folder_export_items_follow_the_statuses() -> None:
     names = {k: f"class {k}" for k in results.keys}
     status = results.status()
     every = folder_export_items(results, names)
-    assert len(every) == int(np.isin(status, (PREDICTED, CONFIRMED, CORRECTED)).sum())
+    assert len(every) == int(np.isin(status, (Status.PREDICTED, Status.CONFIRMED, Status.CORRECTED)).sum())
     assert all(name in names.values() for _, name in every)
     reviewed = folder_export_items(results, names, reviewed_only=True, with_unknown=True)
     assert {p.name for p, _ in reviewed} <= {results.table.paths[i].rsplit("/", 1)[-1] for i in

@@ -11,7 +11,7 @@ import onnx
 import pytest
 
 from models import calibration as cal
-from protoglyph.core.batch_store import DONE, BatchTable
+from protoglyph.core.batch_store import BatchTable
 from protoglyph.core.classifier import (
     OPEN_SET_KEYS,
     TEMPERATURE_KEY,
@@ -23,6 +23,7 @@ from protoglyph.core.classifier import (
     softmax_probabilities,
 )
 from protoglyph.core.encoder import EncoderSession
+from protoglyph.core.labeling.states import ItemState
 from protoglyph.core.review import BatchResults
 from protoglyph.core.threshold import (
     TYPICAL_SPREAD,
@@ -266,7 +267,7 @@ def test_batch_confidences_use_the_calibration() -> None:
     items = np.array([[0.1, 0, 0, 0], [1.4, 0, 0, 0], [0, 2, 0, 0], [0, 6, 0, 0]], np.float16).astype(np.float32)
     n = len(items)
     table = BatchTable(Path("f"), [f"{i}.png" for i in range(n)], np.zeros(n, np.int64), np.zeros(n, np.int64),
-                       items.astype(np.float16), np.full(n, DONE, np.int8), np.zeros(n, np.int8),
+                       items.astype(np.float16), np.full(n, ItemState.DONE, np.int8), np.zeros(n, np.int8),
                        np.full(n, -1, np.int64), np.full(n, -1, np.int64))
     protos = np.stack([examples[0].mean(0), examples[1].mean(0)])
     d = ((items[:, None] - protos[None]) ** 2).sum(-1)

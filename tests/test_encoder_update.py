@@ -16,8 +16,9 @@ import pytest
 from protoglyph.cli import main
 from protoglyph.core import batch
 from protoglyph.core.batch import list_folder
-from protoglyph.core.batch_store import DONE, BatchStore, read_batch
+from protoglyph.core.batch_store import BatchStore, read_batch
 from protoglyph.core.encoder import EncoderSession
+from protoglyph.core.labeling.states import ItemState
 from protoglyph.core.project import Project
 from protoglyph.core.shapes import draw_shape
 from protoglyph.core.starter import create_starter_project
@@ -108,7 +109,7 @@ def test_a_project_of_encoder_one_opens_with_encoder_two_and_keeps_its_reviews(
     assert stored_models(project_path) == ({key_two}, {key_two})
     session = EncoderSession(two)
     table = read_batch(project_path, folder, list_folder(folder), session.model_key, session.embedding_size)
-    assert (table.state == DONE).all() and table.todo == []
+    assert (table.state == ItemState.DONE).all() and table.todo == []
     for path, (code, cls) in reviews.items():
         i = table.paths.index(path)
         assert (int(table.review[i]), int(table.person_class[i])) == (code, cls)
@@ -139,7 +140,7 @@ def test_an_interrupted_re_embedding_picks_up_where_it_stopped(
     assert label(folder, "--project", project_path, "--out", tmp_path / "two.csv", "--model", two) != 0
     session = EncoderSession(two)
     table = read_batch(project_path, folder, list_folder(folder), session.model_key, session.embedding_size)
-    assert int((table.state == DONE).sum()) == 5 and len(table.todo) == len(table) - 5
+    assert int((table.state == ItemState.DONE).sum()) == 5 and len(table.todo) == len(table) - 5
 
     # The next run embeds only the rest, and the reviews are all there.
     rest: list[str] = []
@@ -152,7 +153,7 @@ def test_an_interrupted_re_embedding_picks_up_where_it_stopped(
     assert label(folder, "--project", project_path, "--out", tmp_path / "two.csv", "--model", two) == 0
     assert sorted(rest) == sorted(set(table.paths) - set(seen))
     table = read_batch(project_path, folder, list_folder(folder), session.model_key, session.embedding_size)
-    assert (table.state == DONE).all()
+    assert (table.state == ItemState.DONE).all()
     for path, (code, cls) in reviews.items():
         i = table.paths.index(path)
         assert (int(table.review[i]), int(table.person_class[i])) == (code, cls)
@@ -178,7 +179,7 @@ def test_the_window_re_embeds_an_old_projects_folder_on_open_with_progress(
     qtbot.waitUntil(lambda: win.batch.session is not None and not win.batch.busy(), timeout=30000)
     session = win.batch.session
     assert session is not None and session.folder in (folder, folder.resolve())
-    assert (session.table.state == DONE).all()  # every item embedded again by encoder 2
+    assert (session.table.state == ItemState.DONE).all()  # every item embedded again by encoder 2
     for path, (code, cls) in reviews.items():
         i = session.table.paths.index(path)
         assert (int(session.table.review[i]), int(session.table.person_class[i])) == (code, cls)

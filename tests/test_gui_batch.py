@@ -11,7 +11,7 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
-from protoglyph.core.review import CONFIRMED, CORRECTED, FAILED, PREDICTED, UNKNOWN
+from protoglyph.core.labeling.states import Status
 from protoglyph.core.shapes import draw_shape
 from protoglyph.gui.results_model import ResultRole
 
@@ -62,7 +62,7 @@ def test_label_a_folder_review_with_keys_and_export(window, qtbot, tmp_path: Pat
     assert "(default)" in panel.threshold_text.text() and "unknown" in panel.threshold_text.text()
     assert 0 < panel.slider.value() < panel.slider.maximum()
     statuses = [model.index(r).data(ResultRole.STATUS) for r in range(13)]
-    assert statuses[-1] == FAILED and all(s in (PREDICTED, UNKNOWN) for s in statuses[:-1])
+    assert statuses[-1] == Status.ERROR and all(s in (Status.PREDICTED, Status.UNKNOWN) for s in statuses[:-1])
     labels = {session.table.paths[model.item(r)]: model.index(r).data(ResultRole.LABEL) for r in range(12)}
     assert labels["ring0.png"] == "Ring" and labels["more/cross3.png"] == "Cross"
     conf = [model.index(r).data(ResultRole.CONFIDENCE) for r in range(12)]
@@ -88,7 +88,7 @@ def test_label_a_folder_review_with_keys_and_export(window, qtbot, tmp_path: Pat
     moved = np.abs(session.results.distances[others, column] - distance_before[others])
     assert moved.min() > 1e-3  # every other item was compared with the moved prototype again
     row = model.row_of(item)
-    assert model.index(row).data(ResultRole.STATUS) == CORRECTED and row == 11  # after the items still to review
+    assert model.index(row).data(ResultRole.STATUS) == Status.CORRECTED and row == 11  # after the items still to review
     assert model.index(row).data(ResultRole.LABEL) == target
     assert panel.view.currentIndex().row() == 0 and model.item(0) != item  # moved on to the next
 
@@ -142,7 +142,7 @@ def test_labeling_again_resumes_and_relabels_changed_files(window, qtbot, tmp_pa
     ring0, ring1 = paths.index("ring0.png"), paths.index("ring1.png")
     names = {c.id: c.name for c in window.controller.workspace.classes()}
     assert names[int(session.results.best[ring0])] == "Star"
-    assert session.table.review[ring1] == CONFIRMED  # reviews of unchanged files are kept
+    assert session.table.review[ring1] == Status.CONFIRMED  # reviews of unchanged files are kept
 
 
 def test_cancel_keeps_what_was_done_and_labeling_again_goes_on(window, qtbot, tmp_path: Path,  # type: ignore[no-untyped-def]
@@ -183,7 +183,7 @@ def test_a_taught_item_given_another_class_moves_its_example(window, qtbot, tmp_
     window.controller.undo_stack.undo()
     window.controller.undo_stack.undo()
     assert ws.example_count(ids["Ring"]) == counts["Ring"] + 1 and ws.example_count(ids["Star"]) == counts["Star"]
-    assert session.table.review[item] == CONFIRMED
+    assert session.table.review[item] == Status.CONFIRMED
 
 
 def test_reviews_of_a_deleted_class_step_back_and_return_with_undo(window, qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -193,14 +193,15 @@ def test_reviews_of_a_deleted_class_step_back_and_return_with_undo(window, qtbot
     item = session.table.paths.index("ring1.png")
     session.review([item], "assign", star)
     c.delete_class(star)
-    assert session.results.status()[item] in (PREDICTED, UNKNOWN)  # not "corrected to a class that is gone"
+    # not "corrected to a class that is gone"
+    assert session.results.status()[item] in (Status.PREDICTED, Status.UNKNOWN)
     new = c.new_class("Brand new")
     assert new.id != star and session.results.labels()[item] != new.id  # ids are never reused
     window.exports.export(session, choice=2, target=tmp_path / "out")  # no KeyError for the gone class
     qtbot.waitUntil(lambda: not window.exports.busy, timeout=10000)
     c.undo_stack.undo()  # the new class
     c.undo_stack.undo()  # the deletion
-    assert session.results.status()[item] == CORRECTED and session.results.labels()[item] == star
+    assert session.results.status()[item] == Status.CORRECTED and session.results.labels()[item] == star
 
 
 def test_undo_after_labeling_the_same_folder_again_reaches_the_shown_results(window, qtbot,  # type: ignore[no-untyped-def]
@@ -210,9 +211,9 @@ def test_undo_after_labeling_the_same_folder_again_reaches_the_shown_results(win
     first.review([first.table.paths.index("cross1.png")], "confirm")
     second = label(window, qtbot, folder)
     i = second.table.paths.index("cross1.png")
-    assert second is not first and second.table.review[i] == CONFIRMED
+    assert second is not first and second.table.review[i] == Status.CONFIRMED
     QTest.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
-    assert second.table.review[i] == 0 and second.results.status()[i] != CONFIRMED
+    assert second.table.review[i] == 0 and second.results.status()[i] != Status.CONFIRMED
 
 
 def test_ctrl_z_while_reviewing_undoes_the_review_not_a_hidden_stroke(window, qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

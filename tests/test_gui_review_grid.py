@@ -15,7 +15,8 @@ from PySide6.QtGui import QColor, QFontMetrics, QHelpEvent, QImage, QPainter, QP
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QStyleOptionViewItem, QToolTip
 
-from protoglyph.core.batch_store import DONE, BatchTable
+from protoglyph.core.batch_store import BatchTable
+from protoglyph.core.labeling.states import ItemState
 from protoglyph.core.review import BatchResults
 from protoglyph.core.text import readable
 from protoglyph.gui import results_view
@@ -285,7 +286,8 @@ def many_items(n: int, dim: int = 8) -> SimpleNamespace:
     """A session-like object over ``n`` predicted items of five classes (long names among them)."""
     rng = np.random.default_rng(0)
     table = BatchTable(Path("/nowhere"), [f"item{i:06d}.png" for i in range(n)], np.zeros(n, np.int64),
-                       np.zeros(n, np.int64), rng.normal(size=(n, dim)).astype(np.float16), np.full(n, DONE, np.int8),
+                       np.zeros(n, np.int64), rng.normal(size=(n, dim)).astype(np.float16),
+                       np.full(n, ItemState.DONE, np.int8),
                        np.zeros(n, np.int8), np.full(n, -1, np.int64), np.full(n, -1, np.int64))
     results = BatchResults(table, 1.0)
     names = [LONG, "Ring", "Cross", "Bengali ক খ গ ঘ ঙ", "Star"]

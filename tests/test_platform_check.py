@@ -4,6 +4,7 @@ with their Debian packages, and never stands in the way when it cannot tell."""
 
 from __future__ import annotations
 
+import ctypes
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -182,3 +183,26 @@ def test_a_check_that_fails_lets_qt_try(tmp_path: Path, monkeypatch: pytest.Monk
     assert pc.check_xcb({"DISPLAY": ":0"}, broken) is None
     monkeypatch.setattr(pc, "xcb_plugin", lambda: None)  # PySide6 without the plugin
     assert pc.check_xcb({"DISPLAY": ":0"}, missing_by_name("libxcb.so.1")) is None
+
+
+def test_the_installed_apps_ctypes_still_gives_the_linkers_reason(monkeypatch: pytest.MonkeyPatch) -> None:
+    """PyInstaller's ``ctypes.CDLL`` wraps every load error in one of its own words (the bundled
+    window printed Qt's misleading line because the check could not read them): the linker's
+    text it chains is what the check reads."""
+    real = ctypes.CDLL
+
+    class FrozenImportError(OSError):
+        pass
+
+    class FrozenCDLL(real):  # type: ignore[misc, valid-type]
+        def __init__(self, name: str, *args: object, **kwargs: object) -> None:
+            try:
+                super().__init__(name, *args, **kwargs)
+            except Exception as base:
+                raise FrozenImportError(f"Failed to load dynlib/dll {name!r}. Most likely this dynlib/dll was not "
+                                        "found when the application was frozen.") from base
+
+    monkeypatch.setattr(ctypes, "CDLL", FrozenCDLL)
+    error = pc.load_error("libprotoglyph-no-such-library.so.7")
+    assert error is not None and pc.not_there(error) == "libprotoglyph-no-such-library.so.7"
+    assert pc.load_error("libc.so.6") is None

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from protoglyph.core import unknown_share
-from protoglyph.core.batch_store import DONE, BatchTable
+from protoglyph.core.batch_store import BatchTable
 from protoglyph.core.classifier import Calibration, OpenSetTerm
+from protoglyph.core.labeling.states import ItemState
 from protoglyph.core.review import BatchResults
 from protoglyph.core.threshold import OpenSetReference
 
@@ -62,7 +63,7 @@ def _folder(share: float, n: int = 400, seed: int = 0) -> tuple[BatchResults, np
     items = centers[rng.integers(0, 2, n)] + rng.normal(0, 0.5, (n, 2))
     items[unknown] = rng.normal(0, 1, (int(unknown.sum()), 2)) + np.array([4.0, 6.0])
     table = BatchTable(Path("f"), [f"{i:04}.png" for i in range(n)], np.zeros(n, np.int64), np.zeros(n, np.int64),
-                       items.astype(np.float16), np.full(n, DONE, np.int8), np.zeros(n, np.int8),
+                       items.astype(np.float16), np.full(n, ItemState.DONE, np.int8), np.zeros(n, np.int8),
                        np.full(n, -1, np.int64), np.full(n, -1, np.int64))
     term = OpenSetTerm(scale=6.0, offset=-6.0)
     results = BatchResults(table, 1.0, Calibration(1.0, term))
@@ -98,7 +99,7 @@ def test_the_share_follows_the_folder_as_items_arrive_and_as_a_person_reviews() 
     results.refresh_share()
     assert results.unknown_share < 0.1  # type: ignore[operator]
     first = results.confidence.copy()
-    table.state[unknown] = DONE
+    table.state[unknown] = ItemState.DONE
     results.update_rows(np.flatnonzero(unknown))
     assert results.unknown_share > 0.5  # type: ignore[operator]
     known_items = np.flatnonzero(~unknown)

@@ -43,6 +43,7 @@ from protoglyph.core.imagefile import ImageReadError, read_image
 from protoglyph.core.importing import plan_import
 from protoglyph.core.labeling.engines import ENGINE_NAMES, Engine, EngineError, LocalWorkers, make_engine
 from protoglyph.core.labeling.run import ChunkDone, Started, Support, choose_threshold, label_folder, take_chunk
+from protoglyph.core.labeling.states import EXPORTED_STATUSES
 from protoglyph.core.project import BUSY_LIMIT_S, Project, ProjectError
 from protoglyph.core.review import BatchResults, result_rows
 from protoglyph.core.workspace import Workspace
@@ -240,8 +241,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if project is not None:
             project.close()
-    counts = {s: sum(1 for r in rows if r.status == s) for s in ("predicted", "confirmed", "corrected", "unknown",
-                                                                   "error")}
+    counts = {s: sum(1 for r in rows if r.status == s) for s in EXPORTED_STATUSES}
     summary = ", ".join(plural(n, s) if s == "error" else f"{n:,} {s}" for s, n in counts.items() if n)
     print(f"protoglyph label: {plural(written, 'file')} → {args.out} ({summary}; unknown beyond squared distance "
           f"{results.threshold:,.1f})", file=sys.stderr)

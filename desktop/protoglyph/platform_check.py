@@ -186,11 +186,17 @@ def _search_dirs(obj: str, runpath: Iterable[str]) -> list[str]:
 
 
 def load_error(name: str) -> str | None:
-    """Why the system's dynamic linker cannot load ``name`` (its ``dlerror()`` text), or ``None``."""
+    """Why the system's dynamic linker cannot load ``name`` (its ``dlerror()`` text), or ``None``.
+
+    In the installed (PyInstaller) app ``ctypes.CDLL`` is PyInstaller's, which replaces the
+    linker's text with "Failed to load dynlib/dll … not found when the application was frozen"
+    and chains the real error: that one is read, so the bundle names what is missing too.
+    """
     try:
         ctypes.CDLL(name)
     except OSError as exc:
-        return str(exc)
+        cause = exc.__cause__
+        return str(cause if isinstance(cause, OSError) else exc)
     return None
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from protoglyph.core.batch import ChunkResult, FileEntry
+from protoglyph.core.labeling.states import ItemState, Review
 from protoglyph.core.project import (
     Project,
     ProjectError,
@@ -33,12 +34,6 @@ from protoglyph.core.project import (
     now,
 )
 
-#: Item states in :attr:`BatchTable.state`.
-PENDING, DONE, ERROR = 0, 1, 2
-#: Person's reviews in :attr:`BatchTable.review` (0 = not reviewed), as stored in the file.
-REVIEW_NAMES = {1: "confirmed", 2: "corrected", 3: "unknown"}
-REVIEW_CODES = {v: k for k, v in REVIEW_NAMES.items()}
-
 
 @dataclass
 class BatchTable:
@@ -49,14 +44,21 @@ class BatchTable:
     sizes: np.ndarray  # (N,) int64 bytes and modification times (ns), as listed
     mtimes: np.ndarray
     embeddings: np.ndarray  # (N, D) float16; zeros where not DONE
-    state: np.ndarray  # (N,) int8: PENDING, DONE or ERROR
-    review: np.ndarray  # (N,) int8: 0 or a REVIEW_NAMES code
+    state: np.ndarray  # (N,) int8: an ItemState
+    review: np.ndarray  # (N,) int8: a Review (NONE: not reviewed)
     person_class: np.ndarray  # (N,) int64: the person's class id, -1 if none
     example_id: np.ndarray  # (N,) int64: the example the item taught, -1 if none
     errors: dict[int, str] = field(default_factory=dict)
     todo: list[int] = field(default_factory=list)  # PENDING items, to be embedded
     vanished: list[str] = field(default_factory=list)  # stored paths no longer in the folder
     threshold: float | None = None  # the person's "none of these" distance, if set
+    _index: dict[str, int] | None = field(default=None, repr=False, compare=False)
+
+    def index(self) -> dict[str, int]:
+        """``{path: item index}`` (built once: the paths never change)."""
+        if self._index is None:
+            self._index = {p: i for i, p in enumerate(self.paths)}
+        return self._index
 
     @classmethod
     def fresh(cls, folder: Path, entries: Sequence[FileEntry], dim: int) -> BatchTable:
@@ -67,7 +69,7 @@ class BatchTable:
                     np.zeros(n, np.int8), np.zeros(n, np.int8), np.full(n, -1, np.int64), np.full(n, -1, np.int64))
         for i, e in enumerate(entries):
             if e.problem is not None:
-                table.state[i] = ERROR
+                table.state[i] = ItemState.ERROR
                 table.errors[i] = e.problem
             else:
                 table.todo.append(i)
@@ -87,11 +89,11 @@ class BatchTable:
         """
         if keep_embeddings:
             self.embeddings[result.indices] = result.embeddings
-        self.state[result.indices] = DONE
+        self.state[result.indices] = ItemState.DONE
         for i in result.indices:
             self.errors.pop(int(i), None)
         for index, reason in result.errors:
-            self.state[index] = ERROR
+            self.state[index] = ItemState.ERROR
             self.errors[index] = reason
 
 
@@ -138,7 +140,7 @@ def read_batch(project_path: Path | None, folder: Path, entries: Sequence[FileEn
                 continue
             if i not in todo or table.sizes[i] != size or table.mtimes[i] != mtime:
                 continue
-            table.review[i] = REVIEW_CODES.get(review or "", 0)
+            table.review[i] = Review.from_word(review)
             table.person_class[i] = -1 if class_id is None else class_id
             table.example_id[i] = -1 if example_id is None else example_id
             if error is not None:
@@ -146,7 +148,7 @@ def read_batch(project_path: Path | None, folder: Path, entries: Sequence[FileEn
             vector = np.frombuffer(blob, np.float16) if model == model_key and intact(blob, crc) else None
             if vector is None or len(vector) != dim or not np.isfinite(vector).all():
                 continue  # another model's, or damaged: embedded again, review kept
-            table.state[i] = DONE
+            table.state[i] = ItemState.DONE
             table.embeddings[i] = vector
             todo.discard(i)
     except sqlite3.DatabaseError as exc:
@@ -217,7 +219,7 @@ class BatchStore:
     @staticmethod
     def _review(table: BatchTable, i: int) -> tuple[str | None, int | None, int | None]:
         c, e = int(table.person_class[i]), int(table.example_id[i])
-        return REVIEW_NAMES.get(int(table.review[i])), None if c < 0 else c, None if e < 0 else e
+        return Review(int(table.review[i])).word, None if c < 0 else c, None if e < 0 else e
 
     def save(self, table: BatchTable, indices: Sequence[int] | np.ndarray, model_key: str) -> None:
         """Store the results of ``indices`` (DONE or ERROR items of ``table``), with their reviews
@@ -225,7 +227,7 @@ class BatchStore:
         rows: list[tuple[object, ...]] = []
         for i in map(int, indices):
             path, size, mtime = table.paths[i], int(table.sizes[i]), int(table.mtimes[i])
-            if table.state[i] == DONE:
+            if table.state[i] == ItemState.DONE:
                 vector = table.embeddings[i].tobytes()
                 rows.append((path, size, mtime, vector, model_key, None, *self._review(table, i)))
             else:
@@ -247,14 +249,14 @@ class BatchStore:
                 [(batch, db_text(str(path)), *rest, checksum(rest[2] if isinstance(rest[2], bytes) else None))
                  for path, *rest in rows])
 
-    def set_reviews(self, paths: Sequence[str], review: Sequence[int], class_id: Sequence[int],
-                    example_id: Sequence[int]) -> None:
-        """Store the person's reviews (code 0 clears one; -1 ids mean none)."""
+    def set_reviews(self, paths: Sequence[str], review: Sequence[int] | np.ndarray,
+                    class_id: Sequence[int] | np.ndarray, example_id: Sequence[int] | np.ndarray) -> None:
+        """Store the person's reviews (``Review.NONE`` clears one; -1 ids mean none)."""
         with self.project.transaction() as db:
             batch = self._batch(db)
             db.executemany(
                 "UPDATE batch_items SET review = ?, class_id = ?, example_id = ? WHERE batch_id = ? AND path = ?",
-                [(REVIEW_NAMES.get(int(r)), None if c < 0 else int(c), None if e < 0 else int(e), batch, db_text(p))
+                [(Review(int(r)).word, None if c < 0 else int(c), None if e < 0 else int(e), batch, db_text(p))
                  for p, r, c, e in zip(paths, review, class_id, example_id, strict=True)])
 
     def mark_shown(self) -> None:

@@ -27,11 +27,11 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
+from protoglyph.core.labeling.states import EXPORTED_STATUSES
 from protoglyph.core.text import FILE_NAME_ERRORS, JOINERS
 
 #: The CSV header; a command-line spec relies on it starting ``path,label,confidence,status``.
 CSV_COLUMNS = ("path", "label", "confidence", "status", "reviewed", "reason")
-STATUSES = ("predicted", "confirmed", "corrected", "unknown", "error")
 #: The journal of an export in progress (or interrupted). A finished export's journal is kept as
 #: ``.protoglyph-export.finished.NNNN.jsonl`` (numbered in order) so that each can be undone in turn;
 #: ``FINISHED_JOURNAL`` is where versions before the numbering kept the only one: the oldest.
@@ -77,8 +77,8 @@ class ResultRow:
     reason: str = ""  # why an "error" item could not be used
 
     def __post_init__(self) -> None:
-        if self.status not in STATUSES:
-            raise ValueError(f"status {self.status!r} is not one of {', '.join(STATUSES)}")
+        if self.status not in EXPORTED_STATUSES:
+            raise ValueError(f"status {self.status!r} is not one of {', '.join(EXPORTED_STATUSES)}")
 
 
 @dataclass

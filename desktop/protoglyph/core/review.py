@@ -17,14 +17,12 @@ import cv2
 import numpy as np
 
 from protoglyph.core import unknown_share
-from protoglyph.core.batch_store import DONE, ERROR, PENDING, BatchTable
+from protoglyph.core.batch_store import BatchTable
 from protoglyph.core.classifier import Calibration
 from protoglyph.core.export import ResultRow
+from protoglyph.core.labeling.states import ItemState, Review, Status
 from protoglyph.core.threshold import OpenSetReference
 
-#: Statuses shown to the person, in the order of :data:`STATUS_NAMES`.
-PREDICTED, CONFIRMED, CORRECTED, UNKNOWN, FAILED, WAITING = range(6)
-STATUS_NAMES = ("predicted", "confirmed", "corrected", "unknown", "error", "waiting")
 #: Sort orders of the review list.
 SORTS = ("least certain first", "most certain first", "file name", "class")
 _ROWS = 8192  # items per block when computing distances (bounds the float32 scratch memory)
@@ -143,7 +141,7 @@ class BatchResults:
             self._predict(np.arange(len(self)))
 
     def _predict(self, rows: np.ndarray) -> None:
-        rows = rows[self.table.state[rows] == DONE]  # waiting and failed items have nothing to compare
+        rows = rows[self.table.state[rows] == ItemState.DONE]  # waiting and failed items have nothing to compare
         if not self.keys or not len(rows):
             self.best[rows], self.confidence[rows], self.min_distance[rows] = -1, 0.0, np.inf
             self._nearest[rows], self._log_odds[rows] = 0.0, np.nan
@@ -173,17 +171,17 @@ class BatchResults:
         """Confidences of ``rows``, or of every item when the estimated share moved: the
         nearest class's softmax probability times the probability that the item is of a class."""
         z = self._log_odds
-        has_term = np.isfinite(z) & (self.table.state == DONE)
+        has_term = np.isfinite(z) & (self.table.state == ItemState.DONE)
         share = 0.5
         if self.folder_share and has_term.any():
             review = self.reviews()
-            open_ = has_term & (review == 0)
-            said_known = int(((review == 1) | (review == 2)).sum())
-            share = unknown_share.estimate(z[open_], said_known, int((review == 3).sum()))
+            open_ = has_term & (review == Review.NONE)
+            said_known = int(((review == Review.CONFIRMED) | (review == Review.CORRECTED)).sum())
+            share = unknown_share.estimate(z[open_], said_known, int((review == Review.UNKNOWN).sum()))
         new_share = share if self.folder_share and has_term.any() else None
         if new_share != self.unknown_share:
             self.unknown_share = new_share
-            rows = np.flatnonzero(self.table.state == DONE)
+            rows = np.flatnonzero(self.table.state == ItemState.DONE)
         known = np.ones(len(rows))
         term = has_term[rows]
         known[term] = 1.0 - unknown_share.unknown_probability(z[rows[term]], share)
@@ -191,44 +189,45 @@ class BatchResults:
 
     # -- what the person sees ----------------------------------------------------------
     def reviews(self) -> np.ndarray:
-        """``(N,)`` review codes that stand: those naming a deleted class read as 0 (none)."""
+        """``(N,)`` :class:`Review` codes that stand: those naming a deleted class read as ``Review.NONE``."""
         t = self.table
         if self.classes is None:
             return t.review
-        named = np.flatnonzero((t.review == 1) | (t.review == 2))  # usually few: look only at those
+        # usually few: look only at those
+        named = np.flatnonzero((t.review == Review.CONFIRMED) | (t.review == Review.CORRECTED))
         gone = named[~np.isin(t.person_class[named], list(self.classes))]
         if not len(gone):
             return t.review
         out = t.review.copy()
-        out[gone] = 0
+        out[gone] = Review.NONE
         return out
 
     def status(self) -> np.ndarray:
         """``(N,)`` int8 status of every item (PREDICTED, CONFIRMED, ...)."""
         t = self.table
         review = self.reviews()
-        out = np.full(len(self), PREDICTED, np.int8)
+        out = np.full(len(self), Status.PREDICTED, np.int8)
         if self.threshold is not None:
-            out[self.min_distance > self.threshold] = UNKNOWN
-        out[self.best < 0] = UNKNOWN
-        out[review == 1] = CONFIRMED
-        out[review == 2] = CORRECTED
-        out[review == 3] = UNKNOWN
-        out[t.state == ERROR] = FAILED
-        out[t.state == PENDING] = WAITING
+            out[self.min_distance > self.threshold] = Status.UNKNOWN
+        out[self.best < 0] = Status.UNKNOWN
+        out[review == Review.CONFIRMED] = Status.CONFIRMED
+        out[review == Review.CORRECTED] = Status.CORRECTED
+        out[review == Review.UNKNOWN] = Status.UNKNOWN
+        out[t.state == ItemState.ERROR] = Status.ERROR
+        out[t.state == ItemState.PENDING] = Status.WAITING
         return out
 
     def labels(self) -> np.ndarray:
         """``(N,)`` class id of every item's label, -1 for unknown, errors and waiting items."""
         status = self.status()
-        out = np.where(status == PREDICTED, self.best, -1)
-        reviewed = (status == CONFIRMED) | (status == CORRECTED)
+        out = np.where(status == Status.PREDICTED, self.best, -1)
+        reviewed = (status == Status.CONFIRMED) | (status == Status.CORRECTED)
         out[reviewed] = self.table.person_class[reviewed]
         return out
 
     def rejected(self, threshold: float) -> int:
         """How many predicted (not reviewed) items a threshold would call unknown."""
-        open_items = (self.table.state == DONE) & (self.reviews() == 0) & (self.best >= 0)
+        open_items = (self.table.state == ItemState.DONE) & (self.reviews() == Review.NONE) & (self.best >= 0)
         return int((self.min_distance[open_items] > threshold).sum())
 
     def order(self, sort: str = SORTS[0], label: int | None = None, statuses: set[int] | None = None) -> np.ndarray:
@@ -239,15 +238,15 @@ class BatchResults:
         ``label`` keeps items labeled with that class id (-1: unknown); ``statuses`` keeps those.
         """
         status = self.status()
-        keep = status != WAITING
+        keep = status != Status.WAITING
         if statuses is not None:
             keep &= np.isin(status, list(statuses))
         if label is not None:
             keep &= self.labels() == label
         idx = np.flatnonzero(keep)
         conf = self.confidence[idx]
-        open_ = (self.reviews()[idx] == 0).astype(np.int8)
-        failed = (status[idx] == FAILED).astype(np.int8)
+        open_ = (self.reviews()[idx] == Review.NONE).astype(np.int8)
+        failed = (status[idx] == Status.ERROR).astype(np.int8)
         if sort == "least certain first":
             ranks = np.lexsort((idx, conf, 1 - open_, failed))
         elif sort == "most certain first":
@@ -266,13 +265,13 @@ def result_rows(results: BatchResults, names: Mapping[int, str]) -> list[ResultR
     rows = []
     for i, path in enumerate(t.paths):
         s = int(status[i])
-        if s == WAITING:
+        if s == Status.WAITING:
             continue
         label = names.get(int(labels[i])) if labels[i] >= 0 else None
-        confidence = None if s == FAILED or results.best[i] < 0 else float(results.confidence[i])
-        if s in (CONFIRMED, CORRECTED) and labels[i] != results.best[i]:
+        confidence = None if s == Status.ERROR or results.best[i] < 0 else float(results.confidence[i])
+        if s in (Status.CONFIRMED, Status.CORRECTED) and labels[i] != results.best[i]:
             confidence = None  # the person's label, not the model's
-        rows.append(ResultRow(path, label, confidence, STATUS_NAMES[s], bool(review[i]), t.errors.get(i, "")))
+        rows.append(ResultRow(path, label, confidence, Status(s).word, bool(review[i]), t.errors.get(i, "")))
     return rows
 
 
@@ -283,13 +282,14 @@ def folder_export_items(results: BatchResults, names: Mapping[int, str], reviewe
     which no class can have (the export puts them in "unknown", apart from a class of that name)."""
     t = results.table
     status, labels, review = results.status(), results.labels(), results.reviews()
-    wanted = (CONFIRMED, CORRECTED) if reviewed_only else (CONFIRMED, CORRECTED, PREDICTED)
+    wanted = ((Status.CONFIRMED, Status.CORRECTED) if reviewed_only
+              else (Status.CONFIRMED, Status.CORRECTED, Status.PREDICTED))
     items: list[tuple[Path, str | None]] = []
     for i, path in enumerate(t.paths):
         s = int(status[i])
         name = names.get(int(labels[i]))
         if s in wanted and name is not None:
             items.append((t.folder / path, name))
-        elif with_unknown and s == UNKNOWN and (review[i] or not reviewed_only):
+        elif with_unknown and s == Status.UNKNOWN and (review[i] or not reviewed_only):
             items.append((t.folder / path, None))
     return items

@@ -21,7 +21,7 @@ from PySide6.QtWidgets import QApplication, QDialog, QGridLayout, QHBoxLayout, Q
 
 from protoglyph.core.classifier import softmax_probabilities, squared_distances
 from protoglyph.core.imagefile import ImageReadError, read_image, shrink_to
-from protoglyph.core.review import CONFIRMED, CORRECTED, FAILED, STATUS_NAMES, UNKNOWN
+from protoglyph.core.labeling.states import ItemState, Status
 from protoglyph.core.text import readable
 from protoglyph.gui.images import ThumbnailCache, gray_to_qimage
 
@@ -236,18 +236,19 @@ class ItemPreview(QDialog):
         self.setWindowTitle(f"Preview — {file_name}")
         self.file_name.setText(file_name)
         self.where.setText(f"in {readable(str(s.folder / folder)) if folder else readable(str(s.folder))}")
-        if status == FAILED:
+        if status == Status.ERROR:
             self.label.setText("error")
             self.status.setText(readable(t.errors.get(item, "")))
         else:
             self.label.setText(names.get(label, "?") if label >= 0 else "unknown")
             confidence = ""
             if r.best[item] >= 0:
-                confidence = (f", distance {r.min_distance[item]:.1f} to the nearest class" if status == UNKNOWN else
+                confidence = (f", distance {r.min_distance[item]:.1f} to the nearest class"
+                              if status == Status.UNKNOWN else
                               f", {100 * r.confidence[item]:.0f}% confident (distance {r.min_distance[item]:.1f})")
-            reviewed = " by you" if status in (CONFIRMED, CORRECTED) else ""
-            self.status.setText(f"{STATUS_NAMES[status]}{reviewed}{confidence}")
-        self.neighbours = self._neighbours(item) if status != FAILED else []
+            reviewed = " by you" if status in (Status.CONFIRMED, Status.CORRECTED) else ""
+            self.status.setText(f"{Status(status).word}{reviewed}{confidence}")
+        self.neighbours = self._neighbours(item) if status != Status.ERROR else []
         self._show_neighbours(names)
         if item != self._image_item:
             self._load_image(item)
@@ -304,7 +305,7 @@ class ItemPreview(QDialog):
                                               Qt.TransformationMode.SmoothTransformation))
         else:
             self.image.clear()
-        if s.table.state[item] == 0:
+        if s.table.state[item] == ItemState.PENDING:
             return
         self.model.thumbnails.pool.start(_ImageReader(self._signals, self._request, s.path(item), 2 * IMAGE_SIDE))
 

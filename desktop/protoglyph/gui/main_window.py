@@ -38,6 +38,7 @@ from PySide6.QtWidgets import (
 )
 
 from protoglyph.core.batch_store import labeled_folders
+from protoglyph.core.labeling.states import Review
 from protoglyph.core.preprocess import is_blank
 from protoglyph.core.starter import HINT_KEY
 from protoglyph.core.text import readable
@@ -440,7 +441,7 @@ class MainWindow(QMainWindow):
         session = self.batch.session
         if session is None or self.batch.busy():
             return False
-        reviewed = int((session.table.review != 0).sum())
+        reviewed = int((session.table.review != Review.NONE).sum())
         if ask and QMessageBox.question(
                 self, "Forget this folder's labels",
                 f"Delete the labels of {len(session.table):,} files in {session.folder} from this project, "

@@ -16,7 +16,8 @@ import numpy as np
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QColor, QPixmap
 
-from protoglyph.core.review import FAILED, SORTS, STATUS_NAMES, UNKNOWN
+from protoglyph.core.labeling.states import Status
+from protoglyph.core.review import SORTS
 from protoglyph.core.text import readable
 from protoglyph.gui.batch_session import BatchSession
 from protoglyph.gui.file_thumbnails import FileThumbnails
@@ -129,7 +130,7 @@ class ResultsModel(QAbstractListModel):
         status = int(self._status[i])
         label = int(self._labels[i])
         name, color = self._names.get(label, ("", ""))
-        if status == FAILED:
+        if status == Status.ERROR:
             name = readable(s.table.paths[i].rsplit("/", 1)[-1])  # which file: the reason is in the tooltip
         elif label < 0:
             name = "unknown"
@@ -159,23 +160,23 @@ class ResultsModel(QAbstractListModel):
     @staticmethod
     def _confidence(s: BatchSession, i: int, status: int) -> float:
         r = s.results
-        return float(r.confidence[i]) if r.best[i] >= 0 and status != FAILED else -1.0
+        return float(r.confidence[i]) if r.best[i] >= 0 and status != Status.ERROR else -1.0
 
     def _tooltip(self, s: BatchSession, i: int, status: int, name: str) -> str:
         """The item's whole label (the grid may cut it) and its file, in the words of the grid."""
         r, t = s.results, s.table
         folder, _, file_name = readable(t.paths[i]).rpartition("/")
         where = f"<br>in {_keep_spaces(folder)}" if folder else ""
-        if status == FAILED:
-            lines = [f"<b>{_keep_spaces(file_name)}</b>{where}", f"{STATUS_NAMES[status]}: "
+        if status == Status.ERROR:
+            lines = [f"<b>{_keep_spaces(file_name)}</b>{where}", f"{Status(status).word}: "
                      f"{html.escape(readable(t.errors.get(i, '')))}"]
         else:
-            lines = [f"<b>{_keep_spaces(name)}</b> — {STATUS_NAMES[status]}", f"{_keep_spaces(file_name)}{where}"]
-        if status != FAILED and r.best[i] >= 0:
+            lines = [f"<b>{_keep_spaces(name)}</b> — {Status(status).word}", f"{_keep_spaces(file_name)}{where}"]
+        if status != Status.ERROR and r.best[i] >= 0:
             best = self._names.get(int(r.best[i]), ("?", ""))[0]
             lines.append(f"nearest class: {_keep_spaces(best)}, {100 * r.confidence[i]:.1f}% "
                          f"(distance {r.min_distance[i]:.1f})")
-            if status == UNKNOWN and not t.review[i] and r.threshold is not None:
+            if status == Status.UNKNOWN and not t.review[i] and r.threshold is not None:
                 lines.append(f"farther than the “none of these” distance {r.threshold:.1f}")
         return "<br>".join(lines)
 

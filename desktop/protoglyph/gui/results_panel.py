@@ -29,7 +29,8 @@ from PySide6.QtWidgets import (
 )
 
 from protoglyph.core.batch_store import LabeledFolder
-from protoglyph.core.review import CONFIRMED, CORRECTED, FAILED, PREDICTED, SORTS, STATUS_NAMES, UNKNOWN
+from protoglyph.core.labeling.states import Review, Status
+from protoglyph.core.review import SORTS
 from protoglyph.core.text import readable
 from protoglyph.gui.batch_session import BatchSession
 from protoglyph.gui.results_model import ResultsModel
@@ -38,9 +39,9 @@ from protoglyph.gui.wording import plural
 
 EMPTY = ("No folder labeled yet.\n\nChoose File ▸ Label a Folder… (Ctrl+L): every image below it is classified "
          "with this project's classes, least certain first, for you to review.")
-STATUS_FILTERS = (("All items", None), ("To review", {PREDICTED, UNKNOWN}), ("Predicted", {PREDICTED}),
-                  ("Unknown", {UNKNOWN}), ("Confirmed", {CONFIRMED}), ("Corrected", {CORRECTED}),
-                  ("Errors", {FAILED}))
+STATUS_FILTERS = (("All items", None), ("To review", {Status.PREDICTED, Status.UNKNOWN}),
+                  ("Predicted", {Status.PREDICTED}), ("Unknown", {Status.UNKNOWN}), ("Confirmed", {Status.CONFIRMED}),
+                  ("Corrected", {Status.CORRECTED}), ("Errors", {Status.ERROR}))
 SLIDER_STEPS = 1000
 
 
@@ -245,10 +246,10 @@ class ResultsPanel(QWidget):
     def _update_counts(self) -> None:
         assert self.session is not None
         status = self.session.results.status()
-        counts = np.bincount(status, minlength=len(STATUS_NAMES))
-        marked = int((self.session.results.reviews() == 3).sum())
+        counts = np.bincount(status, minlength=len(Status))
+        marked = int((self.session.results.reviews() == Review.UNKNOWN).sum())
         parts = []
-        for name, n in zip(STATUS_NAMES, counts.tolist(), strict=True):
+        for name, n in zip((s.word for s in Status), counts.tolist(), strict=True):
             if n:
                 by_you = f" ({marked:,} marked by you)" if name == "unknown" and marked else ""
                 parts.append(f"{n:,} {name}{'s' if name == 'error' and n != 1 else ''}{by_you}")

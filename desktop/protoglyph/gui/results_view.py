@@ -37,7 +37,7 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QAbstractItemView, QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem, QWidget
 
-from protoglyph.core.review import CONFIRMED, CORRECTED, FAILED, UNKNOWN
+from protoglyph.core.labeling.states import Status
 from protoglyph.gui.item_preview import ItemPreview
 from protoglyph.gui.results_model import Cell, ResultRole, ResultsModel
 
@@ -52,7 +52,8 @@ STRIP = 4  # the class colour under the thumbnail
 MIN_WIDTH = 104  # names need room even beside small thumbnails
 TEXT_LINES = 2
 #: A badge in the corner says who labeled an item and how.
-BADGES = {CONFIRMED: ("✓", "#2e7d32"), CORRECTED: ("✎", "#1565c0"), UNKNOWN: ("?", "#757575"), FAILED: ("!", "#c62828")}
+BADGES = {Status.CONFIRMED: ("✓", "#2e7d32"), Status.CORRECTED: ("✎", "#1565c0"), Status.UNKNOWN: ("?", "#757575"),
+          Status.ERROR: ("!", "#c62828")}
 #: Angle delta of one wheel notch; touchpads send smaller ones, summed until they make a step.
 NOTCH = 120
 #: Longest time the grid keeps its old picture while the items are laid out again after a
@@ -154,12 +155,12 @@ class ResultDelegate(QStyledItemDelegate):
             painter.drawPixmap(thumb, pixmap)
         else:
             painter.fillRect(thumb, pal.color(QPalette.ColorRole.AlternateBase))
-        if cell.status == FAILED:
+        if cell.status == Status.ERROR:
             painter.setPen(pal.color(QPalette.ColorRole.PlaceholderText))
             painter.drawText(thumb, Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, "cannot\nbe used")
         strip = QRect(r.left() + PAD, thumb.bottom() + PAD, r.width() - 2 * PAD, STRIP)
         painter.fillRect(strip, cell.color if cell.color is not None else pal.color(QPalette.ColorRole.Mid))
-        known = cell.status not in (UNKNOWN, FAILED)
+        known = cell.status not in (Status.UNKNOWN, Status.ERROR)
         pct = f" {100 * cell.confidence:.0f}%" if known and cell.confidence >= 0 else ""
         painter.setPen(pal.color(QPalette.ColorRole.Text))
         line_height = painter.fontMetrics().lineSpacing()
