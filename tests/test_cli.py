@@ -119,7 +119,7 @@ def x11_environ(tmp_path: Path, display: str) -> dict[str, str]:
 
 def test_missing_x11_libraries_are_named_before_qt_starts(monkeypatch: pytest.MonkeyPatch,
                                                           capsys: pytest.CaptureFixture[str]) -> None:
-    from protoglyph import platform_check
+    from protoglyph.cli import platform_check
     from protoglyph.gui import app
 
     if platform_check.xcb_plugin() is None or not sys.platform.startswith("linux"):
@@ -164,7 +164,7 @@ def test_a_missing_x11_library_as_a_user_runs_it(tmp_path: Path) -> None:
 
 @pytest.mark.skipif(shutil.which("Xvfb") is None, reason="no Xvfb here to show the window on")
 def test_the_check_lets_the_window_start_on_x11_where_everything_is_installed(tmp_path: Path) -> None:
-    from protoglyph import platform_check
+    from protoglyph.cli import platform_check
 
     verdict = platform_check.check_xcb({"DISPLAY": ":0"})
     if verdict is None or verdict.missing:

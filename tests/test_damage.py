@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 import pytest
 
+from protoglyph.cli.label import main as label_main
 from protoglyph.core.batch import list_folder
 from protoglyph.core.batch_store import BatchStore, BatchTable, read_batch
 from protoglyph.core.encoder import EncoderSession
@@ -22,7 +23,6 @@ from protoglyph.core.project import Project, ProjectError
 from protoglyph.core.shapes import draw_shape
 from protoglyph.core.starter import create_starter_project
 from protoglyph.core.workspace import Workspace
-from protoglyph.label_command import main as label_main
 from tests.model_factory import make_encoder
 
 REPO = Path(__file__).resolve().parent.parent

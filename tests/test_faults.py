@@ -352,8 +352,8 @@ def test_random_kills_while_labeling_into_a_project_lose_nothing(tmp_path: Path,
 def test_a_long_reader_makes_the_command_wait_not_fail(tmp_path: Path, encoder: object,
                                                        monkeypatch: pytest.MonkeyPatch,
                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    from protoglyph.cli.label import main as label_main
     from protoglyph.core import project as project_module
-    from protoglyph.label_command import main as label_main
 
     monkeypatch.setattr(project_module, "BUSY_STEP_S", 0.2)
     path = tmp_path / "p.protoglyph"

@@ -306,9 +306,9 @@ def test_export_dialog_and_undo_menu_offer_only_what_applies(window, qtbot, tmp_
     dialog.formats[1].click()
     assert not dialog.with_unknown.isEnabled()
     dialog.deleteLater()
-    assert not window.actions.undo_export.isEnabled()  # nothing exported yet
+    assert not window.menu_actions.undo_export.isEnabled()  # nothing exported yet
     window.exports.export(window.batch.session, choice=2, target=tmp_path / "out")
-    qtbot.waitUntil(lambda: not window.exports.busy and window.actions.undo_export.isEnabled(), timeout=10000)
+    qtbot.waitUntil(lambda: not window.exports.busy and window.menu_actions.undo_export.isEnabled(), timeout=10000)
 
 
 def test_filters_start_afresh_for_another_folder(window, qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -330,5 +330,5 @@ def test_a_change_of_the_classes_says_how_many_items_changed_label(window, qtbot
     assert rings >= 3
     c.select_class(ring.id)
     with qtbot.waitSignal(session.announced, timeout=5000) as said:
-        window.actions.delete_class.trigger()  # every item labeled Ring now gets another label
+        window.menu_actions.delete_class.trigger()  # every item labeled Ring now gets another label
     assert f"{rings:,} items not yet reviewed changed label" in said.args[0]

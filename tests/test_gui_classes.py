@@ -46,13 +46,13 @@ def test_delete_reorder_recolour_undo_redo(window: MainWindow, monkeypatch: pyte
     c = window.controller
     original = names(window)
     c.select_class(c.class_at(2).id)
-    window.actions.delete_class.trigger()
+    window.menu_actions.delete_class.trigger()
     assert "Cross" not in names(window)
     c.select_class(c.class_at(1).id)
     QTest.keyClick(window, Qt.Key.Key_Down, Qt.KeyboardModifier.AltModifier)
     assert names(window)[:2] == ["Triangle", "Ring"]
     monkeypatch.setattr(QColorDialog, "getColor", lambda *a, **k: QColor("#123456"))
-    window.actions.recolor.trigger()
+    window.menu_actions.recolor.trigger()
     assert c.workspace.class_record(c.current_class).color == "#123456"
     stack = c.undo_stack
     for _ in range(3):

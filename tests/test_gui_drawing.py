@@ -81,10 +81,10 @@ def test_esc_can_be_undone_and_the_canvas_undo_touches_only_strokes(window: Main
     QTest.keyClick(window, Qt.Key.Key_N, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
     classes = len(c.workspace.classes())
     window.canvas.setFocus()
-    window.actions.undo_stroke.trigger()  # Esc's drawing comes back first
+    window.menu_actions.undo_stroke.trigger()  # Esc's drawing comes back first
     window.canvas.clear(undoable=False)
-    assert not window.actions.undo_stroke.isEnabled()
-    window.actions.undo_stroke.trigger()
+    assert not window.menu_actions.undo_stroke.isEnabled()
+    window.menu_actions.undo_stroke.trigger()
     assert len(c.workspace.classes()) == classes
 
 

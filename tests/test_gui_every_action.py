@@ -112,11 +112,11 @@ def test_every_action_and_shortcut_works_from_the_menus(window: Any, qtbot: Any,
 
 def run_every_action(window: Any, qtbot: Any, answers: Answers) -> None:
     # First the way a new user labels a folder: the menu action (it once received a bool).
-    window.actions.label_folder.trigger()
+    window.menu_actions.label_folder.trigger()
     qtbot.waitUntil(lambda: window.batch.session is not None and not window.batch.busy(), timeout=30000)
     assert window.results.model.rowCount() == 9
     assert answers.problems == []
-    a = window.actions
+    a = window.menu_actions
     last = [a.forget_results, a.open_project, a.new_project]  # these clear the undo history: at the end
     skipped = {a.quit, *last}
     tried: list[str] = []

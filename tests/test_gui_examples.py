@@ -69,7 +69,7 @@ def test_file_dialog_adds_images_and_lists_bad_files(window: MainWindow, qtbot: 
     window.controller.select_class(window.controller.class_at(8).id)  # "Star"
     before = counts(window)["Star"]
     with qtbot.waitSignal(window.imports.finished, timeout=10000):
-        window.actions.add_images.trigger()
+        window.menu_actions.add_images.trigger()
     assert counts(window)["Star"] == before + 3
     box = problems_box(window)
     assert box is not None and "2 of 5 files" in box.text()

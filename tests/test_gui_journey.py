@@ -82,7 +82,7 @@ def test_a_first_session_from_start_to_restart(qtbot: QtBot, encoder: EncoderSes
 
     win = start(qtbot, encoder)
     assert win.controller.workspace.project.path.name.startswith("Starter project")
-    win.actions.new_project.trigger()  # File ▸ New Project…
+    win.menu_actions.new_project.trigger()  # File ▸ New Project…
     assert win.controller.workspace.project.path == project and win.controller.workspace.classes() == []
     activate(win, qtbot)
 
@@ -115,7 +115,7 @@ def test_a_first_session_from_start_to_restart(qtbot: QtBot, encoder: EncoderSes
 
     # Export a CSV (the dialog's default choice), then quit.
     answers["save"] = str(out)
-    qtbot.waitUntil(lambda: win.actions.export_results.isEnabled(), timeout=3000)
+    qtbot.waitUntil(lambda: win.menu_actions.export_results.isEnabled(), timeout=3000)
 
     def accept_export_dialog() -> None:
         dialog = next(w for w in win.findChildren(QDialog) if w.isVisible())
@@ -129,7 +129,7 @@ def test_a_first_session_from_start_to_restart(qtbot: QtBot, encoder: EncoderSes
     with open(out, newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 8 and sum(r["reviewed"] == "yes" for r in rows) == 3
-    win.actions.quit.trigger()
+    win.menu_actions.quit.trigger()
     assert not win.isVisible()
     win.controller.workspace.project.close()
 
@@ -140,7 +140,7 @@ def test_a_first_session_from_start_to_restart(qtbot: QtBot, encoder: EncoderSes
     session = again.batch.session
     assert session is not None and session.folder in (folder, folder.resolve())
     assert int((session.table.review != 0).sum()) == 3
-    assert again.actions.export_results.isEnabled() and again.actions.forget_results.isEnabled()
+    assert again.menu_actions.export_results.isEnabled() and again.menu_actions.forget_results.isEnabled()
     assert again.results.folders.count() == 1
     again.close()
     again.controller.workspace.project.close()

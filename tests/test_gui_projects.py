@@ -106,7 +106,7 @@ def test_broken_model_shows_a_dialog_naming_the_file(qtbot: QtBot, tmp_path: Pat
 def test_about_box_shows_the_model_card_summary(window: MainWindow, monkeypatch: pytest.MonkeyPatch) -> None:
     shown: list[str] = []
     monkeypatch.setattr(QMessageBox, "about", lambda _parent, _title, text: shown.append(text))
-    window.actions.about.trigger()
+    window.menu_actions.about.trigger()
     info = window.controller.workspace.encoder.info
     assert info.model_name in shown[0] and "20-way 1-shot" in shown[0] and "Omniglot" in shown[0]
 
@@ -174,7 +174,7 @@ def test_keyboard_shortcuts_lists_every_key_in_groups(window: MainWindow, monkey
     text = shown[0]
     for group in ("Drawing", "Undo", "Classes and examples", "Projects and folders", "Reviewing a folder"):
         assert f"<b>{group}</b>" in text
-    for act in window.actions.all():
+    for act in window.menu_actions.all():
         if not act.shortcut().isEmpty():
             assert act.shortcut().toString(QKeySequence.SequenceFormat.NativeText) in text, act.text()
     for key in ("Shift+Arrows", "Ctrl+Z", "Space", "Esc"):

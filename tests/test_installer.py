@@ -20,7 +20,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import build_installer
-from protoglyph import platform_check
+from protoglyph.cli import platform_check
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(sys.platform != "linux", reason="the .deb and .tar.xz are built on Linux")]

@@ -273,7 +273,7 @@ def test_the_installed_command_labels_with_worker_processes(examples: Path, tmp_
 # -- wording of progress and summary -------------------------------------------------------------
 def test_counts_say_what_was_read_and_what_could_not_be_used(
         examples: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from protoglyph.label_command import plural
+    from protoglyph.cli.label import plural
 
     folder = tmp_path / "mixed"
     write_png(folder / "ring.png", drawing("ring", 1))
@@ -436,7 +436,7 @@ def test_the_filter_lets_every_other_message_through(tmp_path: Path) -> None:
     script = tmp_path / "speak.py"
     script.write_text(
         "import os, subprocess, sys\n"
-        "from protoglyph.label_command import DecoderChatterFilter\n"
+        "from protoglyph.cli.label import DecoderChatterFilter\n"
         "with DecoderChatterFilter():\n"
         "    os.write(2, b'libpng error: IDAT: invalid code lengths set\\nreal C-level line\\n')\n"
         "    print('python line', file=sys.stderr)\n"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from protoglyph import platform_check as pc
+from protoglyph.cli import platform_check as pc
 
 PLUGIN = pc.xcb_plugin()
 needs_plugin = pytest.mark.skipif(PLUGIN is None, reason="PySide6's xcb plugin (libqxcb.so) is not installed here")

@@ -11,6 +11,7 @@ order then follow from that matrix with a few vector operations. Nothing here kn
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from pathlib import Path
 
 import cv2
@@ -230,7 +231,8 @@ class BatchResults:
         open_items = (self.table.state == ItemState.DONE) & (self.reviews() == Review.NONE) & (self.best >= 0)
         return int((self.min_distance[open_items] > threshold).sum())
 
-    def order(self, sort: str = SORTS[0], label: int | None = None, statuses: set[int] | None = None) -> np.ndarray:
+    def order(self, sort: str = SORTS[0], label: int | None = None,
+              statuses: AbstractSet[int] | None = None) -> np.ndarray:
         """Item indices to show, in review order.
 
         ``least certain first`` is the review queue: items still to review (predicted or

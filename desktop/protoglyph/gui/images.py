@@ -27,7 +27,8 @@ def qimage_to_gray(image: QImage) -> np.ndarray:
     px = buf.reshape(h, rgba.bytesPerLine())[:, : 4 * w].reshape(h, w, 4).astype(np.float32)
     gray = px[:, :, :3] @ np.array([0.299, 0.587, 0.114], np.float32)
     a = px[:, :, 3] / 255.0
-    return np.clip(gray * a + 255.0 * (1.0 - a), 0, 255).round().astype(np.uint8)
+    out: np.ndarray = np.clip(gray * a + 255.0 * (1.0 - a), 0, 255).round().astype(np.uint8)
+    return out
 
 
 class ThumbnailCache:

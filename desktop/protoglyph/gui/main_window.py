@@ -4,6 +4,7 @@ prediction on the right. It wires the widgets to the controller; the work happen
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QThreadPool
@@ -84,7 +85,7 @@ class MainWindow(QMainWindow):
         self._closed = False
         self._show_results = True
         self._misplaced: tuple[int, int] | None = None  # (example just added, the class it looks like)
-        self.actions = a = create_actions(self)
+        self.menu_actions = a = create_actions(self)
         self.canvas = DrawingCanvas(self)
         self.canvas.setObjectName("canvas")
         self.prediction = PredictionPanel(self)
@@ -110,7 +111,7 @@ class MainWindow(QMainWindow):
 
     # -- building ----------------------------------------------------------------------
     def _layout(self) -> None:
-        a = self.actions
+        a = self.menu_actions
         bar = QHBoxLayout()
         for act in (a.clear_drawing, a.undo_stroke):
             b = QToolButton(self)
@@ -151,7 +152,7 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(main)
 
     def _menus(self) -> None:
-        a = self.actions
+        a = self.menu_actions
         file = self.menuBar().addMenu("&File")
         file.addActions([a.new_project, a.open_project])
         file.addMenu(self.files.recent_menu)
@@ -184,7 +185,7 @@ class MainWindow(QMainWindow):
         tools.addActions([a.label_folder, a.export_results])
 
     def _connect(self) -> None:
-        a, c = self.actions, self.controller
+        a, c = self.menu_actions, self.controller
         a.new_project.triggered.connect(self.files.new_project)
         a.open_project.triggered.connect(self.files.open_project)
         a.save_as.triggered.connect(self.files.save_as)
@@ -193,14 +194,14 @@ class MainWindow(QMainWindow):
         a.redo.triggered.connect(self.redo)
         a.paste.triggered.connect(self.paste)
         a.clear_drawing.triggered.connect(lambda: self.canvas.clear())
-        a.undo_stroke.triggered.connect(lambda: self.reviewing() or self.canvas.undo_stroke())
+        a.undo_stroke.triggered.connect(lambda: self._unless_reviewing(self.canvas.undo_stroke))
         a.add_drawing.triggered.connect(self._enter)
-        a.add_to_predicted.triggered.connect(lambda: self.reviewing() or self.add_to_predicted())
+        a.add_to_predicted.triggered.connect(lambda: self._unless_reviewing(self.add_to_predicted))
         a.new_class.triggered.connect(self._new_class)
         a.rename_class.triggered.connect(self.classes.rename_current)
         a.delete_class.triggered.connect(self._delete_class)
-        a.move_up.triggered.connect(lambda: c.current_class >= 0 and c.move_class(c.current_class, -1))
-        a.move_down.triggered.connect(lambda: c.current_class >= 0 and c.move_class(c.current_class, 1))
+        a.move_up.triggered.connect(lambda: self._move_current_class(-1))
+        a.move_down.triggered.connect(lambda: self._move_current_class(1))
         a.recolor.triggered.connect(self._recolor)
         a.add_images.triggered.connect(self._add_images)
         a.import_folder.triggered.connect(self._import_folder)
@@ -212,8 +213,8 @@ class MainWindow(QMainWindow):
         self.results.folderChosen.connect(self.label_folder)
         self.results.exportRequested.connect(self._export)
         self.batch.sessionStarted.connect(self._batch_started)
-        self.batch.finished.connect(lambda _msg: (self._refresh_folders(), self._update_actions()))
-        self.exports.finished.connect(lambda: (self.results.refresh(), self._update_actions()))
+        self.batch.finished.connect(self._labeling_finished)
+        self.exports.finished.connect(self._export_finished)
         self.tabs.currentChanged.connect(lambda _i: self._update_actions())
         a.about.triggered.connect(lambda: dialogs.about(self, c.workspace.encoder.info))
         a.shortcuts.triggered.connect(self._show_shortcuts)
@@ -244,7 +245,7 @@ class MainWindow(QMainWindow):
     # -- drawing and predicting --------------------------------------------------------
     def _drawing_changed(self, finished: bool) -> None:
         self.refresh_prediction()
-        if finished or not self.actions.clear_drawing.isEnabled():
+        if finished or not self.menu_actions.clear_drawing.isEnabled():
             self._update_actions()
 
     def refresh_prediction(self) -> None:
@@ -307,6 +308,24 @@ class MainWindow(QMainWindow):
     def reviewing(self) -> bool:
         """True while the results of a labeled folder are shown (keys review instead of draw)."""
         return self.tabs.currentWidget() is self.results
+
+    def _unless_reviewing(self, action: Callable[[], object]) -> None:
+        """A canvas key's action, unless the keys review a folder now."""
+        if not self.reviewing():
+            action()
+
+    def _move_current_class(self, step: int) -> None:
+        c = self.controller
+        if c.current_class >= 0:
+            c.move_class(c.current_class, step)
+
+    def _labeling_finished(self, _message: str) -> None:
+        self._refresh_folders()
+        self._update_actions()
+
+    def _export_finished(self) -> None:
+        self.results.refresh()
+        self._update_actions()
 
     def _enter(self) -> None:
         if self.reviewing():
@@ -501,7 +520,7 @@ class MainWindow(QMainWindow):
         self._update_actions()
 
     def _update_actions(self) -> None:
-        a, c = self.actions, self.controller
+        a, c = self.menu_actions, self.controller
         current = c.current_record()
         has_class = current is not None
         for act in (a.rename_class, a.delete_class, a.recolor, a.move_up, a.move_down):
@@ -555,7 +574,7 @@ class MainWindow(QMainWindow):
     def shortcuts_text(self) -> str:
         """Help ▸ Keyboard Shortcuts: every action's key, grouped as the window is, and the keys
         that belong to no action (number keys, arrows, the review keys)."""
-        a = self.actions
+        a = self.menu_actions
         groups = {
             "Drawing": [a.add_drawing, a.add_to_predicted, a.clear_drawing],
             "Undo": [a.undo, a.redo],

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Iterable
+from collections.abc import Set as AbstractSet
 from enum import IntEnum
 from typing import Any, NamedTuple
 
@@ -56,9 +57,9 @@ class ResultsModel(QAbstractListModel):
         self.thumbnails = thumbnails
         thumbnails.changed.connect(self._thumbnail_ready)
         self.session: BatchSession | None = None
-        self.sort = SORTS[0]
+        self.sort_by = SORTS[0]
         self.label_filter: int | None = None  # class id, -1 for unknown
-        self.status_filter: set[int] | None = None
+        self.status_filter: AbstractSet[int] | None = None
         self._order = np.zeros(0, np.int64)
         self._row_of = np.zeros(0, np.int64)
         self._status = np.zeros(0, np.int8)
@@ -105,7 +106,7 @@ class ResultsModel(QAbstractListModel):
         else:
             r = s.results
             self._status, self._labels = r.status(), r.labels()
-            self._order = r.order(self.sort, self.label_filter, self.status_filter)
+            self._order = r.order(self.sort_by, self.label_filter, self.status_filter)
             self._row_of = np.full(len(r), -1, np.int64)
             self._row_of[self._order] = np.arange(len(self._order))
             ws = s.controller.workspace

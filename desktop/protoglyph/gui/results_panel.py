@@ -9,6 +9,7 @@ After a review the selection moves on to the next item of the review order.
 
 from __future__ import annotations
 
+import functools
 import html
 from pathlib import Path
 
@@ -236,7 +237,7 @@ class ResultsPanel(QWidget):
             self.model.label_filter = self.classes.currentData()
 
     def _filters_changed(self) -> None:
-        self.model.sort = SORTS[self.sort.currentIndex()]
+        self.model.sort_by = SORTS[self.sort.currentIndex()]
         self.model.status_filter = STATUS_FILTERS[self.statuses.currentIndex()][1]
         self.model.label_filter = self.classes.currentData()
         self.refresh()
@@ -314,7 +315,7 @@ class ResultsPanel(QWidget):
         changed = s.review(items, kind, class_id)
         if self.model.rowCount():
             row = min(max(first_row, 0), self.model.rowCount() - 1)
-            if self.model.sort != SORTS[0] and len(items) == 1 and self.model.row_of(items[0]) == row:
+            if self.model.sort_by != SORTS[0] and len(items) == 1 and self.model.row_of(items[0]) == row:
                 row = min(row + 1, self.model.rowCount() - 1)  # other orders don't move the item away
             self.go_to(row)
         return changed
@@ -344,7 +345,7 @@ class ResultsPanel(QWidget):
         assert self.session is not None
         for n, c in enumerate(self.session.controller.workspace.classes(), 1):
             key = f"\t{n}" if n <= 9 else ""
-            assign.addAction(f"{c.name}{key}", lambda c=c: self.review("assign", c.id))
+            assign.addAction(f"{c.name}{key}", functools.partial(self.review, "assign", c.id))
         menu.addSeparator()
         menu.addAction(self.view.preview_action)
         menu.addActions(self.view.zoom_actions())

@@ -169,7 +169,7 @@ class ResultDelegate(QStyledItemDelegate):
         for text in self.lines(cell.label, pct, painter, width):
             painter.drawText(QRect(r.left() + PAD, top, width, line_height), Qt.AlignmentFlag.AlignHCenter, text)
             top += line_height
-        badge = BADGES.get(cell.status)
+        badge = BADGES.get(Status(cell.status))
         if badge is not None:
             mark, tint = badge
             circle = QRect(r.right() - 20, r.top() + 3, 17, 17)

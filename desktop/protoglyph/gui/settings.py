@@ -26,10 +26,10 @@ class AppSettings:
         self._q = QSettings()
 
     def recent_projects(self) -> list[str]:
-        value = self._q.value("recent_projects", [])
+        value: object = self._q.value("recent_projects", [])
         if isinstance(value, str):
-            value = [value]
-        return [str(v) for v in (value or [])]
+            return [value]
+        return [str(v) for v in value] if isinstance(value, list | tuple) else []
 
     def add_recent(self, path: Path) -> None:
         entry = str(path.resolve())

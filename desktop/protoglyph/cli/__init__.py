@@ -78,10 +78,10 @@ def window_platform_problem() -> str | None:
     """Why the window cannot open (X11 libraries that Qt's xcb plugin needs are missing), or ``None``.
 
     Checked before Qt is imported: Qt itself would abort with a message that names none of the
-    libraries. ``None`` too whenever the check cannot tell (see :mod:`protoglyph.platform_check`),
+    libraries. ``None`` too whenever the check cannot tell (see :mod:`protoglyph.cli.platform_check`),
     so that it never stops a start that could work.
     """
-    from protoglyph.platform_check import check_xcb, message
+    from protoglyph.cli.platform_check import check_xcb, message
 
     verdict = check_xcb()
     return message(verdict) if verdict is not None and verdict.missing else None
@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     multiprocessing.freeze_support()
     args_in = sys.argv[1:] if argv is None else argv
     if args_in[:1] == ["label"]:
-        from protoglyph.label_command import main as label_main
+        from protoglyph.cli.label import main as label_main
 
         return label_main(args_in[1:])
     parser = argparse.ArgumentParser(prog="protoglyph", description="Few-shot labeling of characters and symbols.")
