@@ -4,7 +4,7 @@
                                  [--work DIR] [--data DIR] [--json]
 
 One folder of ``--count`` 105x105 Omniglot PNGs and ``--examples`` of 20 classes x 5
-(``models.batch_benchmark``'s), labeled by a new ``protoglyph label`` process per run: files /
+(``benchmarks.cli_batch``'s), labeled by a new ``protoglyph label`` process per run: files /
 wall time of the whole command (Ray's start-up included, as a person meets it) and the
 embedding phase's own rate, median of ``--runs`` with the engines taking turns, after one
 warm-up run each. Every engine's CSV must be byte for byte the first engine's. Printed: each
@@ -22,8 +22,8 @@ import time
 from pathlib import Path
 from statistics import median
 
-from models.batch_benchmark import RATE_LINE, make_examples
-from models.bench_folder import make_folder
+from benchmarks.cli_batch import RATE_LINE, make_examples
+from benchmarks.folders import make_folder
 from protoglyph.core.batch import default_jobs
 from protoglyph.core.labeling.engines import ENGINE_NAMES
 

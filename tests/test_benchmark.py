@@ -6,11 +6,11 @@ import json
 
 import pytest
 
-from models import benchmark
+from benchmarks import encoder_speed
 
 
 def test_benchmark_prints_its_figures(capsys: pytest.CaptureFixture[str]) -> None:
-    benchmark.main(["--runs", "1", "--json"])
+    encoder_speed.main(["--runs", "1", "--json"])
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     for key in ("single_ms_median", "single_ms_p95", "batch_images_per_s", "end_to_end_images_per_s"):
         assert result[key] > 0
@@ -18,16 +18,16 @@ def test_benchmark_prints_its_figures(capsys: pytest.CaptureFixture[str]) -> Non
 
 
 def test_app_benchmark_prints_its_figures(capsys: pytest.CaptureFixture[str], tmp_path: object) -> None:
-    from models import app_benchmark
+    from benchmarks import app
 
-    result = app_benchmark.main(["--trials", "3", "--starts", "1", "--data", "/nonexistent-omniglot", "--json"])
+    result = app.main(["--trials", "3", "--starts", "1", "--data", "/nonexistent-omniglot", "--json"])
     assert result["pen_up_to_paint_ms_median"] > 0 and result["start_s_median"] > 0  # type: ignore[operator]
     out = capsys.readouterr().out
     assert "pen lifted" in out and "canvas fidelity skipped" in out
 
 
 def test_speed_comparison_alternates_and_reports_ratios(capsys: pytest.CaptureFixture[str], tmp_path) -> None:
-    from models import compare_speed
+    from benchmarks import compare_speed
     from protoglyph.core.encoder import default_model_path
     from tests.model_factory import make_encoder
 

@@ -112,3 +112,13 @@ def test_calibrated_probabilities_take_away_the_unknown_share() -> None:
     assert empty.unknown_probability(queries).tolist() == [1.0, 1.0] and empty.top_k(queries[0]) == []
     with pytest.raises(ValueError):
         FewShotClassifier(2, calibration=Calibration(0.0))
+
+
+def test_the_nearest_class_probability_is_the_softmax_maximum() -> None:
+    from protoglyph.core.classifier import nearest_probability
+
+    d = np.random.default_rng(3).uniform(0, 40, (50, 7)).astype(np.float32)
+    for t in (0.5, 1.0, 3.0):
+        np.testing.assert_allclose(nearest_probability(d, t), softmax_probabilities(d, t).max(1), rtol=1e-5)
+    with pytest.raises(ValueError, match="temperature must be positive"):
+        nearest_probability(d, 0.0)

@@ -100,6 +100,11 @@ def test_unknown_mask() -> None:
     assert unknown_mask(d, 5.0).tolist() == [False, True, False]
     assert unknown_mask(d, None).tolist() == [False, False, False]
     assert unknown_mask(np.zeros((2, 0)), 5.0).tolist() == [True, True]
+    # the one rule, on nearest distances: what folders and the command apply
+    from protoglyph.core.threshold import beyond
+
+    assert beyond(np.array([1.0, 8.0, 5.0, np.inf]), 5.0).tolist() == [False, True, False, True]
+    assert beyond(np.array([1.0, np.inf]), None).tolist() == [False, False]
 
 
 def test_open_set_reference_and_moments_agree_with_the_threshold() -> None:

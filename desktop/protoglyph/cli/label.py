@@ -285,7 +285,7 @@ def label_all(args: argparse.Namespace, engine: Engine, results: BatchResults,
     elapsed = progress.finish()
     if todo and not args.quiet:
         embedded = todo - progress.unusable
-        # "N embedded in T s (R images/s" is what models/batch_benchmark.py reads.
+        # "N embedded in T s (R images/s" is what benchmarks/cli_batch.py reads.
         if isinstance(engine, LocalWorkers):
             where = (plural(args.jobs, "worker") if args.jobs > 1 and todo >= IN_PROCESS_BELOW
                      else "in this process")

@@ -26,18 +26,22 @@ import numpy as np
 from protoglyph.core.threshold import OpenSetReference, ThresholdRule, reference_from_moments
 
 
-def squared_distances(queries: np.ndarray, prototypes: np.ndarray) -> np.ndarray:
-    """Squared Euclidean distances.
+def squared_distances(queries: np.ndarray, prototypes: np.ndarray,
+                      prototype_norms: np.ndarray | None = None) -> np.ndarray:
+    """Squared Euclidean distances: the one formula of the canvas, folders and evaluation.
 
     Args:
         queries: ``(n_query, D)`` ``float32``.
         prototypes: ``(n_classes, D)`` ``float32``.
+        prototype_norms: ``(n_classes,)`` their squared norms, when the caller keeps them (a
+            folder's items are compared block by block with the same prototypes).
     Returns:
         ``(n_query, n_classes)`` ``float32``, never negative.
     """
     q = np.asarray(queries, dtype=np.float32)
     p = np.asarray(prototypes, dtype=np.float32)
-    d = (q * q).sum(1)[:, None] - 2.0 * (q @ p.T) + (p * p).sum(1)[None, :]
+    p_sq = (p * p).sum(1) if prototype_norms is None else prototype_norms
+    d = (q * q).sum(1)[:, None] - 2.0 * (q @ p.T) + p_sq[None, :]
     out: np.ndarray = np.maximum(d, 0.0)
     return out
 
@@ -57,6 +61,17 @@ def softmax_probabilities(distances: np.ndarray, temperature: float) -> np.ndarr
     e = np.exp(logits)
     probabilities: np.ndarray = (e / e.sum(axis=-1, keepdims=True)).astype(np.float32)
     return probabilities
+
+
+def nearest_probability(distances: np.ndarray, temperature: float) -> np.ndarray:
+    """``(n,)`` ``float32``: the softmax probability of each row's nearest class, the largest of
+    :func:`softmax_probabilities` (``1 / Σ_j exp(-(d_j - d_min) / T)``), without the full matrix."""
+    if temperature <= 0:
+        raise ValueError(f"temperature must be positive, got {temperature}")
+    d = np.asarray(distances, dtype=np.float32)
+    spread = np.exp((d.min(axis=-1, keepdims=True) - d) / np.float32(temperature)).sum(-1)
+    out: np.ndarray = (1.0 / spread).astype(np.float32)
+    return out
 
 
 #: Metadata keys of a fitted calibration, as ``models/calibration.py`` and ``models/export.py``

@@ -210,15 +210,28 @@ def default_threshold(examples: Mapping[Hashable, np.ndarray]) -> float | None:
     return None if reference is None else reference.threshold
 
 
-def unknown_mask(distances: np.ndarray, threshold: float | None) -> np.ndarray:
-    """``(n_query,)`` ``bool``: which rows of ``(n_query, n_classes)`` squared distances are unknown.
+def beyond(nearest: np.ndarray, threshold: float | None) -> np.ndarray:
+    """The "none of these" rule, the one the canvas, folders and the command all apply: which items
+    lie farther than ``threshold`` from every prototype.
 
-    Every item is unknown when there are no classes; none is when ``threshold`` is ``None``.
+    Args:
+        nearest: ``(n,)`` each item's squared distance to its nearest prototype (``inf``: no class).
+        threshold: ``None``: no threshold, nothing is beyond it.
+    Returns:
+        ``(n,)`` ``bool``.
+    """
+    d = np.asarray(nearest)
+    if threshold is None:
+        return np.zeros(d.shape, dtype=bool)
+    mask: np.ndarray = d > threshold
+    return mask
+
+
+def unknown_mask(distances: np.ndarray, threshold: float | None) -> np.ndarray:
+    """``(n_query,)`` ``bool``: :func:`beyond` of ``(n_query, n_classes)`` squared distances.
+
+    Every item is unknown when there are no classes (and a threshold); none is when ``threshold`` is ``None``.
     """
     d = np.asarray(distances)
-    if threshold is None:
-        return np.zeros(d.shape[0], dtype=bool)
-    if d.shape[1] == 0:
-        return np.ones(d.shape[0], dtype=bool)
-    mask: np.ndarray = d.min(axis=1) > threshold
-    return mask
+    nearest = d.min(axis=1) if d.shape[1] else np.full(d.shape[0], np.inf)
+    return beyond(nearest, threshold)

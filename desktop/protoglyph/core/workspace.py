@@ -24,6 +24,7 @@ from protoglyph.core.encoder import EncoderSession
 from protoglyph.core.imagefile import encode_png, shrink_to
 from protoglyph.core.project import ClassRecord, ExampleRecord, Project, now
 from protoglyph.core.text import hidden_format_characters
+from protoglyph.core.threshold import unknown_mask
 
 #: Colours given to new classes in turn (distinct, readable on light and dark backgrounds).
 CLASS_COLORS = ("#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6", "#9a6324",
@@ -263,7 +264,7 @@ class Workspace:
             return False
         _, distances = self.classifier.distances(np.asarray(embedding, np.float32)[None])
         threshold = self.classifier.default_threshold()  # from running sums: nothing restacked per stroke
-        return threshold is not None and bool(distances.min() > threshold)
+        return bool(unknown_mask(distances, threshold)[0])
 
     def classify_embedding(self, embedding: np.ndarray, k: int = 5) -> list[Prediction]:
         """The ``k`` most probable classes (keys are class ids), best first; ``[]`` with no examples."""

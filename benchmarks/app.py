@@ -1,6 +1,6 @@
 """The desktop app's figures, measured through the real window (offscreen unless a display is set).
 
-    python -m models.app_benchmark [--data DIR] [--trials N] [--starts N] [--episodes N] [--json]
+    python -m benchmarks.app [--data DIR] [--trials N] [--starts N] [--episodes N] [--json]
 
 - pen lifted → prediction painted: the time from the mouse release reaching the canvas to the
   prediction panel finishing its paint, with 20 classes x 5 examples (median and p95 of

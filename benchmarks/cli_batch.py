@@ -1,13 +1,14 @@
 """Labeling a folder with ``protoglyph label``: the batch-labeling figures of the README.
 
-    python -m models.batch_benchmark [--count 20000] [--big 100000] [--runs 3] [--work DIR] [--json]
+    python -m benchmarks.cli_batch [--count 20000] [--big 100000] [--runs 3] [--work DIR] [--json]
 
 CLI throughput on ``--count`` 105x105 Omniglot PNGs with ``--examples`` (20 classes x 5) and
 ``--project`` (a new file per run): files / wall time of the whole process, median of ``--runs``
 after a warm-up, plus the embedding-phase rate it prints (so no ``--quiet``). Beside it the
-naive loop (per file: PIL, ``preprocess``, one ``session.run``, nearest prototype) on 2,000
-files; peak RSS labeling ``--big`` files (/proc polled every 50 ms); re-ranking those items
-after one class gains an example. Folders go below ``--work`` and are reused."""
+naive loop (per file: PIL, ``preprocess``, one ``session.run``, nearest prototype) and the
+encoder alone on the same 2,000 files already preprocessed, batched (the floor); peak RSS
+labeling ``--big`` files (/proc polled every 50 ms); re-ranking those items after one class
+gains an example. Folders go below ``--work`` and are reused."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ from statistics import median
 import numpy as np
 from PIL import Image
 
-from models.bench_folder import make_folder
+from benchmarks.folders import make_folder
 from models.omniglot import data_dir, list_drawings, zip_path
 from protoglyph.core.batch import list_folder
 from protoglyph.core.batch_store import read_batch
@@ -163,6 +164,20 @@ def naive_rate(files: list[Path], examples: Path, runs: int) -> float:
     return median(rates)
 
 
+def encoder_alone_rate(files: list[Path], runs: int) -> float:
+    """Images/s of the encoder alone on ready (already preprocessed) inputs, batched, as the
+    app's session runs them (2 threads): the floor a whole command can approach (median of ``runs``)."""
+    session = EncoderSession()
+    inputs = session.preprocess([read_image(f) for f in files])
+    session.embed_inputs(inputs[:256])  # warm-up
+    rates = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        session.embed_inputs(inputs)
+        rates.append(len(inputs) / (time.perf_counter() - start))
+    return median(rates)
+
+
 def rerank_ms(project_path: Path, folder: Path) -> dict[str, float]:
     """Milliseconds to re-rank the stored results after one class gains an example (median of 7)."""
     session = EncoderSession()
@@ -215,6 +230,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
             by_project.append(run_cli(small, "--project", project, csv))
     files = sorted(small.rglob("*.png"))[:NAIVE_FILES]
     naive = naive_rate(files, examples, args.runs)
+    encoder = encoder_alone_rate(files, args.runs)
     big_project = make_project(work / "big.protoglyph", examples, session)
     big_run = run_cli(big, "--project", big_project, csv, memory=True)
     rerank = rerank_ms(big_project, big)
@@ -225,13 +241,17 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
               "project_embed_phase_rate": median(r["embed_rate"] for r in by_project),
               "big": {"count": args.big, "rate": args.big / big_run["wall_s"], **big_run}, "rerank": rerank}
     result["cli_over_naive"] = ratio = result["examples_rate"] / naive
+    result["encoder_alone_rate"] = encoder
+    result["cli_over_encoder"] = share = result["examples_rate"] / encoder
     rows = [
         (f"CLI --examples, {n:,} PNGs (median of {args.runs})", f"{result['examples_rate']:,.0f} images/s", "≥ 2,000"),
         (f"CLI --project, {n:,} PNGs", f"{result['project_rate']:,.0f} images/s", "≥ 2,000"),
         ("  embedding phase as printed (--examples / --project)",
          f"{result['examples_embed_phase_rate']:,.0f} / {result['project_embed_phase_rate']:,.0f} images/s", ""),
         (f"naive loop, 1 process, 2 threads ({len(files):,} files)", f"{naive:,.0f} images/s", ""),
-        ("CLI (--examples) / naive", f"{ratio:.1f}x", "≥ 4x"),
+        ("CLI (--examples) / naive", f"{ratio:.1f}x", "≥ 3x (report)"),
+        (f"the encoder alone on ready inputs, batched ({len(files):,})", f"{encoder:,.0f} images/s", ""),
+        ("CLI (--examples) / the encoder alone", f"{100 * share:.0f}%", "≥ 75%"),
         (f"CLI --project, {args.big:,} PNGs", f"{result['big']['rate']:,.0f} images/s ({big_run['wall_s']:.0f} s)", ""),
         ("  peak RSS, main process", f"{big_run['main_mb']:.0f} MB", "≤ 400 MB"),
         (f"  peak RSS, largest of {big_run['workers']:.0f} workers", f"{big_run['worker_mb']:.0f} MB", "≤ 400 MB"),

@@ -1,6 +1,6 @@
 """Two encoders' speed side by side in one run, as ratios (issue 12's speed goals).
 
-    python -m models.compare_speed --model NEW.onnx [--baseline OLD.onnx] [--rounds 5]
+    python -m benchmarks.compare_speed --model NEW.onnx [--baseline OLD.onnx] [--rounds 5]
                                    [--count 20000] [--cli-runs 3] [--no-cli] [--json]
 
 Machines differ from session to session, so the goals are ratios of a candidate to the
@@ -26,9 +26,9 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from models import batch_benchmark
-from models.bench_folder import make_folder
-from models.benchmark import measure, shapes
+from benchmarks import cli_batch
+from benchmarks.encoder_speed import measure, shapes
+from benchmarks.folders import make_folder
 from protoglyph.core.encoder import EncoderSession, default_model_path
 
 FIGURES = ("single_with_preprocess_ms_median", "single_ms_median", "batch_images_per_s", "end_to_end_images_per_s")
@@ -41,7 +41,7 @@ def alternate(rounds: int, count: int = 2) -> list[list[int]]:
 
 
 def compare_encoders(sessions: list[EncoderSession], rounds: int) -> list[dict[str, float]]:
-    """Per session, the median over ``rounds`` of each :func:`models.benchmark.measure` figure."""
+    """Per session, the median over ``rounds`` of each :func:`benchmarks.encoder_speed.measure` figure."""
     images = shapes()
     per_model: list[list[dict[str, float]]] = [[] for _ in sessions]
     for order in alternate(rounds, len(sessions)):
@@ -52,15 +52,15 @@ def compare_encoders(sessions: list[EncoderSession], rounds: int) -> list[dict[s
 
 def compare_cli(models: list[Path], count: int, runs: int, work: Path, data: str | None) -> list[float]:
     """Per model, the median files/s of ``protoglyph label --examples`` on ``count`` PNGs."""
-    examples = batch_benchmark.make_examples(work / "examples", data)
+    examples = cli_batch.make_examples(work / "examples", data)
     folder = make_folder(work / f"glyphs{count}", count, data)
     csv = work / "out.csv"
     for m in models:  # warm-up: file cache, bytecode cache, each model's file
-        batch_benchmark.run_cli(folder, "--examples", examples, csv, model=m)
+        cli_batch.run_cli(folder, "--examples", examples, csv, model=m)
     rates: list[list[float]] = [[] for _ in models]
     for order in alternate(runs, len(models)):
         for i in order:
-            run = batch_benchmark.run_cli(folder, "--examples", examples, csv, model=models[i])
+            run = cli_batch.run_cli(folder, "--examples", examples, csv, model=models[i])
             rates[i].append(count / run["wall_s"])
     return [statistics.median(r) for r in rates]
 

@@ -1,6 +1,6 @@
 """Speed of the shipped encoder on this machine: onnxruntime on the CPU with 2 threads.
 
-    python -m models.benchmark [--model PATH] [--runs N] [--json]
+    python -m benchmarks.encoder_speed [--model PATH] [--runs N] [--json]
 
 Prints, each as the median of ``--runs`` repetitions:
 - single-image embedding latency (one preprocessed input, one ``session.run``): median, p95;

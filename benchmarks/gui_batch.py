@@ -1,9 +1,9 @@
 """Folder labeling through the real window: throughput, event-loop stalls, memory, re-ranking.
 
-    python -m models.gui_batch_benchmark FOLDER [--project P] [--runs 3]
+    python -m benchmarks.gui_batch FOLDER [--project P] [--runs 3]
 
 Opens the main window (offscreen unless ``QT_QPA_PLATFORM`` says otherwise) on a fresh copy
-of the project ``models.batch_benchmark`` labels with (20 Omniglot evaluation characters x 5
+of the project ``benchmarks.cli_batch`` labels with (20 Omniglot evaluation characters x 5
 drawings), labels FOLDER with
 File ▸ Label a Folder, and reports:
 
@@ -31,7 +31,7 @@ def run_once(folder: Path, template: Path, session) -> dict[str, float]:  # type
     from PySide6.QtCore import QElapsedTimer, QEventLoop, Qt, QTimer
     from PySide6.QtTest import QTest
 
-    from models.batch_benchmark import TreeMemory
+    from benchmarks.cli_batch import TreeMemory
     from protoglyph.core.project import Project
     from protoglyph.core.workspace import Workspace
     from protoglyph.gui.app import application
@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     import protoglyph  # noqa: F401 - before numpy: it sets the thread settings the app runs with
-    from models.batch_benchmark import make_examples, make_project
+    from benchmarks.cli_batch import make_examples, make_project
     from protoglyph.core.encoder import EncoderSession
 
     session = EncoderSession()
