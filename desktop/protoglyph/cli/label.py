@@ -229,6 +229,7 @@ def run(args: argparse.Namespace) -> int:
                   file=sys.stderr)
             return 1
         label_all(args, engine, results, events)
+        results.refresh_share()  # the folder's share of unknowns from all its items, whatever their order
         results.threshold = choose_threshold(args.threshold, results.table.threshold, classifier.default_threshold())
         rows = result_rows(results, names)
         written = write_csv(rows, args.out)

@@ -27,6 +27,10 @@ from protoglyph.core.threshold import OpenSetReference, beyond
 #: Sort orders of the review list.
 SORTS = ("least certain first", "most certain first", "file name", "class")
 _ROWS = 8192  # items per block when computing distances (bounds the float32 scratch memory)
+#: While a folder is labeled: estimate its share of unknowns again once the items grew by this
+#: share, and show every item at a new estimate once it moved by this much in log-odds.
+SHARE_GROWTH = 0.05
+SHARE_STEP = 0.02
 
 
 def distances_to(embeddings: np.ndarray, prototypes: np.ndarray) -> np.ndarray:
@@ -86,6 +90,7 @@ class BatchResults:
         # confidences follow at any share without the distances.
         self._nearest = np.zeros(len(table), np.float32)
         self._log_odds = np.full(len(table), np.nan, np.float32)
+        self._counted = 0  # items the shown share was estimated from
         #: Ids of the classes that exist (``None``: any). A review naming a class that was
         #: deleted counts as not reviewed (undoing the deletion brings it back).
         self.classes: set[int] | None = None
@@ -117,7 +122,7 @@ class BatchResults:
         if changed:
             columns[:, changed] = distances_to(self.table.embeddings, prototypes[changed])
         self.keys, self._protos, self.distances = keys, np.array(prototypes, np.float32), columns
-        self._predict(np.arange(len(self)))
+        self._predict(np.arange(len(self)), exact=True)
 
     def update_rows(self, indices: np.ndarray, embeddings: np.ndarray | None = None) -> None:
         """Items that just arrived (a finished chunk): their distances and predictions.
@@ -138,14 +143,14 @@ class BatchResults:
         """
         if reference != self.reference:
             self.reference = reference
-            self._predict(np.arange(len(self)))
+            self._predict(np.arange(len(self)), exact=True)
 
-    def _predict(self, rows: np.ndarray) -> None:
+    def _predict(self, rows: np.ndarray, exact: bool = False) -> None:
         rows = rows[self.table.state[rows] == ItemState.DONE]  # waiting and failed items have nothing to compare
         if not self.keys or not len(rows):
             self.best[rows], self.confidence[rows], self.min_distance[rows] = -1, 0.0, np.inf
             self._nearest[rows], self._log_odds[rows] = 0.0, np.nan
-            self._show_confidence(rows)
+            self._show_confidence(rows, exact)
             return
         d = self.distances[rows]
         nearest = d.argmin(1)
@@ -159,27 +164,44 @@ class BatchResults:
         else:
             self._log_odds[rows] = calibration.open_set.log_odds(d, self.reference)
         self.min_distance[rows] = d_min
-        self._show_confidence(rows)
+        self._show_confidence(rows, exact)
 
     def refresh_share(self) -> None:
-        """Estimate the folder's share of unknowns again (after reviews) and show confidences at it."""
-        self._show_confidence(np.zeros(0, np.int64))
+        """Estimate the folder's share of unknowns exactly, from every item (after reviews, and
+        when labeling ends), and show every confidence at it."""
+        self._show_confidence(np.zeros(0, np.int64), exact=True)
 
-    def _show_confidence(self, rows: np.ndarray) -> None:
-        """Confidences of ``rows``, or of every item when the estimated share moved: the
-        nearest class's softmax probability times the probability that the item is of a class."""
+    def _show_confidence(self, rows: np.ndarray, exact: bool = False) -> None:
+        """Confidences of ``rows``: the nearest class's softmax probability times the probability
+        that the item is of a class, at the folder's estimated share of unknowns.
+
+        While chunks arrive the share is estimated again only when the items grew by
+        :data:`SHARE_GROWTH`, and every item is recomputed only when it moved by more than
+        :data:`SHARE_STEP` in log-odds (the rest of the time only the new rows are, at the share
+        shown): labeling 100,000 items then costs the window a few milliseconds per chunk, not
+        an estimate and a pass over everything. ``exact`` (:meth:`refresh_share`) always
+        estimates from every item and recomputes everything at that very share, so the same
+        items give the same confidences whatever order they arrived in.
+        """
         z = self._log_odds
         has_term = np.isfinite(z) & (self.table.state == ItemState.DONE)
-        share = 0.5
-        if self.folder_share and has_term.any():
+        counted = int(has_term.sum())
+        if not self.folder_share or not counted:
+            new_share: float | None = None
+        elif exact or self.unknown_share is None or counted >= self._counted * (1.0 + SHARE_GROWTH):
             review = self.reviews()
             open_ = has_term & (review == Review.NONE)
             said_known = int(((review == Review.CONFIRMED) | (review == Review.CORRECTED)).sum())
-            share = unknown_share.estimate(z[open_], said_known, int((review == Review.UNKNOWN).sum()))
-        new_share = share if self.folder_share and has_term.any() else None
-        if new_share != self.unknown_share:
+            new_share = unknown_share.estimate(z[open_], said_known, int((review == Review.UNKNOWN).sum()))
+            self._counted = counted
+        else:
+            new_share = self.unknown_share
+        if new_share != self.unknown_share and (
+                exact or new_share is None or self.unknown_share is None
+                or abs(unknown_share.shift(new_share) - unknown_share.shift(self.unknown_share)) > SHARE_STEP):
             self.unknown_share = new_share
             rows = np.flatnonzero(self.table.state == ItemState.DONE)
+        share = 0.5 if self.unknown_share is None else self.unknown_share
         known = np.ones(len(rows))
         term = has_term[rows]
         known[term] = 1.0 - unknown_share.unknown_probability(z[rows[term]], share)

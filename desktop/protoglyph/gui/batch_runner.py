@@ -15,32 +15,29 @@ import time
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, QTimer, Signal
-from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QProgressBar, QPushButton
+from PySide6.QtCore import QObject, QThreadPool, QTimer, Signal
+from PySide6.QtWidgets import QMainWindow, QMessageBox
 
 from protoglyph.core.batch import BatchError, ChunkResult, default_jobs
 from protoglyph.core.encoder import EncoderSession
 from protoglyph.core.labeling.engines import LocalWorkers
-from protoglyph.core.labeling.run import Started, Support, label_folder
+from protoglyph.core.labeling.run import ChunkDone, Started, Support, label_folder
 from protoglyph.core.project import Project
 from protoglyph.core.review import BatchResults
 from protoglyph.core.threshold import OpenSetReference
 from protoglyph.gui.batch_session import BatchSession
 from protoglyph.gui.controller import ProjectController
+from protoglyph.gui.jobs import Job, JobProgress
 
 #: Time between two updates of the progress bar, and (at least) of the results view.
 PROGRESS_MS = 300
 REFRESH_MS = 1000
 
 
-class _Signals(QObject):
-    prepared = Signal(object)  # BatchResults
-    chunk = Signal(object)  # ChunkResult
-    finished = Signal(str)  # "" when done, "cancelled", or what went wrong
-
-
-class BatchJob(QRunnable):
-    """Everything of a labeling run that takes time, off the GUI thread.
+class BatchJob(Job):
+    """Everything of a labeling run that takes time, off the GUI thread: the core's one pipeline
+    (``labeling.run.label_folder``), each of its events handed over as a ``progressed`` payload
+    (first ``Started`` with the results, then a ``ChunkDone`` per chunk, already stored).
 
     ``keys``/``prototypes`` are a copy of the classifier's at the start; the window re-ranks
     with the current ones when it takes the results in.
@@ -49,32 +46,24 @@ class BatchJob(QRunnable):
     def __init__(self, folder: Path, project_path: Path, encoder: EncoderSession, jobs: int,
                  keys: list[int], prototypes: np.ndarray) -> None:
         super().__init__()
-        self.signals = _Signals()
         self.folder, self.project_path, self.encoder, self.jobs = folder, project_path, encoder, jobs
         self.keys, self.prototypes = keys, prototypes
         self.reference: OpenSetReference | None = None  # the support set's, for calibrated confidences
-        self.cancelled = False
 
-    def run(self) -> None:
-        try:
-            self._label()
-            self.signals.finished.emit("cancelled" if self.cancelled else "")
-        except Exception as exc:  # reported to the window, never lost on a worker thread
-            self.signals.finished.emit("cancelled" if self.cancelled else f"{type(exc).__name__}: {exc}")
-
-    def _label(self) -> None:
-        """The core's one pipeline (``labeling.run.label_folder``), its events passed on as signals."""
+    def work(self) -> None:
         project = Project.attach(self.project_path)
         project.on_wait = self._give_up_if_cancelled  # another program holds the file: Cancel still works
         try:
             support = Support(self.keys, self.prototypes, self.reference)
+            done = total = 0
             for event in label_folder(self.folder, self.encoder, support, project=project,
                                       engine=LocalWorkers(self.jobs), should_stop=lambda: self.cancelled,
                                       mark_shown=True):  # shown again when the project is opened next time
                 if isinstance(event, Started):
-                    self.signals.prepared.emit(event.results)
+                    total = len(event.results.table.todo)
                 else:
-                    self.signals.chunk.emit(event.chunk)
+                    done += event.chunk.count
+                self.progress(done, total, event)
         finally:
             project.close()
 
@@ -87,7 +76,7 @@ class BatchRunner(QObject):
     """``sessionStarted(session)`` when a folder's results are ready to show; ``finished(message)``."""
 
     sessionStarted = Signal(object)
-    finished = Signal(str)
+    finished = Signal()  # done, cancelled or failed: what it said is in the status bar or a message
 
     def __init__(self, window: QMainWindow, controller: ProjectController, pool: QThreadPool) -> None:
         super().__init__(window)
@@ -95,16 +84,11 @@ class BatchRunner(QObject):
         self.job: BatchJob | None = None
         self.session: BatchSession | None = None
         self.jobs = default_jobs()
-        self.progress = QProgressBar(window)
-        self.progress.setMaximumWidth(240)
-        self.progress.setFormat("Labeling %v of %m")
-        self.rate = QLabel(window)
-        self.cancel_button = QPushButton("Cancel", window)
-        self.cancel_button.setToolTip("Stop labeling; what is done is kept, and labeling the folder again goes on")
-        self.cancel_button.clicked.connect(self.cancel)
-        for w in (self.progress, self.rate, self.cancel_button):
-            window.statusBar().addPermanentWidget(w)
-            w.hide()
+        self.status = JobProgress(window, "Labeling %v of %m",
+                                  "Stop labeling; what is done is kept, and labeling the folder again goes on")
+        self.status.cancelRequested.connect(self.cancel)
+        self.progress = self.status.bar
+        window.statusBar().addPermanentWidget(self.status)
         self._refresh = QTimer(self)
         self._refresh.setSingleShot(True)
         self._refresh.timeout.connect(self._show_progress)
@@ -125,22 +109,21 @@ class BatchRunner(QObject):
         job = BatchJob(folder, ws.project.path, ws.encoder, self.jobs,
                        [int(k) for k in keys], prototypes.copy())  # type: ignore[call-overload]
         job.reference = ws.classifier.open_set_reference()
-        job.signals.prepared.connect(self._prepared)
-        job.signals.chunk.connect(self._chunk)
+        job.signals.progressed.connect(self._progressed)
+        # Bound methods of this QObject (never lambdas), so each is queued to the GUI thread.
         job.signals.finished.connect(self._finished)
+        job.signals.cancelled.connect(self._cancelled)
+        job.signals.errored.connect(self._ended)
         self.job = job
         self._workspace = ws
-        self.progress.setRange(0, 0)
-        for w in (self.progress, self.rate, self.cancel_button):
-            w.show()
-        self.rate.setText("listing the folder…")
+        self.status.begin("listing the folder…")
         self.pool.start(job)
         return True
 
     def cancel(self) -> None:
         if self.job is not None:
-            self.job.cancelled = True
-            self.rate.setText("stopping…")
+            self.job.cancel()
+            self.status.say("stopping…")
 
     def close_session(self) -> None:
         """Forget the shown folder (the project was switched)."""
@@ -148,6 +131,18 @@ class BatchRunner(QObject):
         if self.session is not None:
             self.session.close()
             self.session = None
+
+    def _finished(self, _result: object) -> None:
+        self._ended("")
+
+    def _cancelled(self) -> None:
+        self._ended("cancelled")
+
+    def _progressed(self, _done: int, _total: int, event: object) -> None:
+        if isinstance(event, Started):
+            self._prepared(event.results)
+        elif isinstance(event, ChunkDone):
+            self._chunk(event.chunk)
 
     def _prepared(self, results: BatchResults) -> None:
         if self.controller.workspace is not self._workspace:
@@ -180,7 +175,7 @@ class BatchRunner(QObject):
         elapsed = time.perf_counter() - self._started
         rate = self._done / elapsed if elapsed > 0 else 0.0
         left = (self._total - self._done) / rate if rate > 0 else 0.0
-        self.rate.setText(f"{rate:,.0f} images/s, {left:,.0f} s left")
+        self.status.say(f"{rate:,.0f} images/s, {left:,.0f} s left")
         now = time.perf_counter()
         if self.session is not None and 1000 * (now - self._last_view) >= self._interval:
             self.session.updated.emit()
@@ -188,14 +183,15 @@ class BatchRunner(QObject):
             # A view of 100,000 items takes longer to refresh: refresh it less often.
             self._interval = max(REFRESH_MS, round(20_000 * (self._last_view - now)))
 
-    def _finished(self, message: str) -> None:
+    def _ended(self, message: str) -> None:
+        """The job is over: ``message`` "" when done, "cancelled", or what went wrong."""
         self.job = None
         self._refresh.stop()
-        for w in (self.progress, self.rate, self.cancel_button):
-            w.hide()
+        self.status.end()
         session = self.session
         if session is not None:
             session.running = False
+            session.results.refresh_share()  # from every item: the same confidences however they came
             session.updated.emit()
         elapsed = time.perf_counter() - self._started
         status = self.window.statusBar()
@@ -211,4 +207,4 @@ class BatchRunner(QObject):
             rate = f" ({self._done / elapsed:,.0f} images/s)" if self._done and elapsed > 0 else ""
             status.showMessage(f"Labeled {self._done:,} new or changed images in {elapsed:.1f} s{rate}; "
                                f"{len(session.table):,} files in the folder, {errors:,} could not be used.", 15000)
-        self.finished.emit(message)
+        self.finished.emit()

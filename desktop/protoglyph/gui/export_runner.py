@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QRunnable, QSettings, QThreadPool, Signal
+from PySide6.QtCore import QObject, QSettings, QThreadPool, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QDialog,
@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 from protoglyph.core import export as ex
 from protoglyph.core.review import folder_export_items, result_rows
 from protoglyph.gui.batch_session import BatchSession
+from protoglyph.gui.jobs import Job
 
 FORMATS = ("CSV table (.csv)", "JSON (.json)", "A folder per class: copy the files",
            "A folder per class: move the files")
@@ -75,24 +76,18 @@ class ExportChoice(QDialog):
             box.setEnabled(folders)
 
 
-class _Signals(QObject):
-    progressed = Signal(int, int)
-    finished = Signal(object, str)  # ExportReport (or None), error message
+class _FolderJob(Job):
+    """A folder export, its resumption or its undo; finishes with the ``ExportReport``."""
 
-
-class _FolderJob(QRunnable):
-    def __init__(self, work: Callable[[Callable[[int, int], None]], ex.ExportReport]) -> None:
+    def __init__(self, task: Callable[[Callable[[int, int], None]], ex.ExportReport]) -> None:
         super().__init__()
-        self.signals = _Signals()
-        self.work = work
+        self.task = task
 
-    def run(self) -> None:
-        try:
-            self.signals.finished.emit(self.work(self.signals.progressed.emit), "")
-        except ex.ExportError as exc:
-            self.signals.finished.emit(None, f"{exc.path}: {exc.problem}")
-        except Exception as exc:  # reported, never lost on a worker thread
-            self.signals.finished.emit(None, f"{type(exc).__name__}: {exc}")
+    def work(self) -> ex.ExportReport:
+        return self.task(lambda done, total: self.progress(done, total))
+
+    def describe(self, exc: Exception) -> str:
+        return f"{exc.path}: {exc.problem}" if isinstance(exc, ex.ExportError) else super().describe(exc)
 
 
 class ExportRunner(QObject):
@@ -193,10 +188,18 @@ class ExportRunner(QObject):
         self._dest, self._what = dest, what
         job = _FolderJob(work)
         job.signals.progressed.connect(self._progressed)
-        job.signals.finished.connect(self._done)
+        # Bound methods of this QObject (never lambdas), so each is queued to the GUI thread.
+        job.signals.finished.connect(self._finished)
+        job.signals.errored.connect(self._errored)
         self.pool.start(job)
 
-    def _progressed(self, done: int, total: int) -> None:
+    def _finished(self, report: ex.ExportReport) -> None:
+        self._done(report, "")
+
+    def _errored(self, error: str) -> None:
+        self._done(None, error)
+
+    def _progressed(self, done: int, total: int, _payload: object) -> None:
         self.window.statusBar().showMessage(f"{self._what}: {done:,} of {total:,} files…")
 
     def _done(self, report: ex.ExportReport | None, error: str) -> None:

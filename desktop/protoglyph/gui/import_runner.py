@@ -8,11 +8,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QThreadPool, Signal
-from PySide6.QtWidgets import QMainWindow, QMessageBox, QProgressBar, QPushButton
+from PySide6.QtWidgets import QMainWindow, QMessageBox
 
 from protoglyph.gui import dialogs
 from protoglyph.gui.controller import ProjectController
 from protoglyph.gui.importer import ImportResult, ImportWorker
+from protoglyph.gui.jobs import JobProgress
 
 
 class ImportRunner(QObject):
@@ -27,14 +28,9 @@ class ImportRunner(QObject):
         self.pool = pool
         self.worker: ImportWorker | None = None
         self._workspace = controller.workspace  # the project an import started in
-        self.progress = QProgressBar(window)
-        self.progress.setMaximumWidth(220)
-        self.progress.setFormat("Importing %v of %m")
-        self.cancel_button = QPushButton("Cancel", window)
-        self.cancel_button.clicked.connect(self.cancel)
-        for w in (self.progress, self.cancel_button):
-            window.statusBar().addPermanentWidget(w)
-            w.hide()
+        self.progress = JobProgress(window, "Importing %v of %m", "Stop importing; nothing is added", width=220)
+        self.progress.cancelRequested.connect(self.cancel)
+        window.statusBar().addPermanentWidget(self.progress)
         self._started = 0.0
 
     def busy(self) -> bool:
@@ -47,13 +43,12 @@ class ImportRunner(QObject):
         worker = ImportWorker(self.controller.workspace, paths, target)
         worker.signals.progressed.connect(self._progressed)
         worker.signals.finished.connect(self._finished)
+        worker.signals.cancelled.connect(self._cancelled)
         worker.signals.errored.connect(self._errored)
         self.worker = worker
         self._workspace = self.controller.workspace
         self._started = time.perf_counter()
-        self.progress.setRange(0, 0)
-        self.progress.show()
-        self.cancel_button.show()
+        self.progress.begin()
         self.pool.start(worker)
         return True
 
@@ -61,14 +56,17 @@ class ImportRunner(QObject):
         if self.worker is not None:
             self.worker.cancel()
 
-    def _progressed(self, done: int, total: int) -> None:
-        self.progress.setRange(0, max(total, 1))
-        self.progress.setValue(done)
+    def _progressed(self, done: int, total: int, _payload: object) -> None:
+        self.progress.update_progress(done, max(total, 1))
 
     def _done(self) -> None:
         self.worker = None
-        self.progress.hide()
-        self.cancel_button.hide()
+        self.progress.end()
+
+    def _cancelled(self) -> None:
+        self._done()
+        self.window.statusBar().showMessage("Import cancelled; nothing was added.", 8000)
+        self.finished.emit(0)
 
     def _errored(self, text: str) -> None:
         self._done()
@@ -79,10 +77,6 @@ class ImportRunner(QObject):
     def _finished(self, result: ImportResult) -> None:
         self._done()
         status = self.window.statusBar()
-        if result.cancelled:
-            status.showMessage("Import cancelled; nothing was added.", 8000)
-            self.finished.emit(0)
-            return
         if self.controller.workspace is not self._workspace:
             status.showMessage("The project changed during the import; nothing was added.", 8000)
             self.finished.emit(0)

@@ -11,11 +11,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QRunnable, Signal
-
 from protoglyph.core.imagefile import ImageReadError, read_image
 from protoglyph.core.importing import plan_import
 from protoglyph.core.workspace import NewExample, Workspace
+from protoglyph.gui.jobs import Job
 
 CHUNK = 64
 
@@ -29,41 +28,24 @@ class ImportResult:
     total: int = 0  # files looked at, the skipped ones included
 
 
-class ImportSignals(QObject):
-    progressed = Signal(int, int)  # done, total
-    finished = Signal(object)  # ImportResult
-    errored = Signal(str)
-
-
-class ImportWorker(QRunnable):
-    """Sort ``paths`` into classes, read every image and embed it."""
+class ImportWorker(Job):
+    """Sort ``paths`` into classes, read every image and embed it; finishes with an :class:`ImportResult`."""
 
     def __init__(self, workspace: Workspace, paths: Sequence[Path], target: int) -> None:
         super().__init__()
-        self.signals = ImportSignals()
         self._workspace = workspace
         self._paths = list(paths)
         self._target = target
-        self._cancelled = False
 
-    def cancel(self) -> None:
-        self._cancelled = True
-
-    def run(self) -> None:
-        try:
-            self.signals.finished.emit(self._work())
-        except Exception as exc:  # reported to the window, never lost on a worker thread
-            self.signals.errored.emit(f"{type(exc).__name__}: {exc}")
-
-    def _work(self) -> ImportResult:
+    def work(self) -> ImportResult:
         plan = plan_import(self._paths)
         result = ImportResult(self._target, problems=list(plan.problems), total=plan.file_count + len(plan.problems))
         total, done = plan.file_count, 0
-        self.signals.progressed.emit(0, total)
+        self.progress(0, total)
         for name, files in plan.groups.items():
             examples: list[NewExample] = []
             for start in range(0, len(files), CHUNK):
-                if self._cancelled:
+                if self.cancelled:
                     result.cancelled = True
                     return result
                 images, sources = [], []
@@ -75,6 +57,6 @@ class ImportWorker(QRunnable):
                         result.problems.append((exc.path, exc.reason))
                 examples.extend(self._workspace.prepare(images, sources))
                 done += len(files[start : start + CHUNK])
-                self.signals.progressed.emit(done, total)
+                self.progress(done, total)
             result.groups.append((name, examples))
         return result

@@ -319,7 +319,7 @@ class MainWindow(QMainWindow):
         if c.current_class >= 0:
             c.move_class(c.current_class, step)
 
-    def _labeling_finished(self, _message: str) -> None:
+    def _labeling_finished(self) -> None:
         self._refresh_folders()
         self._update_actions()
 
