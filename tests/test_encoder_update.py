@@ -184,7 +184,7 @@ def test_the_window_re_embeds_an_old_projects_folder_on_open_with_progress(
         i = session.table.paths.index(path)
         assert (int(session.table.review[i]), int(session.table.person_class[i])) == (code, cls)
     # every item was counted as work in the progress bar (the run starts as the window opens)
-    assert win.batch.progress.maximum() == len(session.table)
+    assert win.batch.status.bar.maximum() == len(session.table)
     win.close()
     win.controller.workspace.project.close()
     assert stored_models(project_path)[1] == {EncoderSession(two).model_key}

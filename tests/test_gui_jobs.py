@@ -95,11 +95,19 @@ def test_the_progress_widget_is_busy_until_a_total_is_known_and_its_button_cance
     assert not progress.isVisible()
     progress.begin("listing…")
     assert progress.isVisible() and progress.bar.maximum() == 0 and progress.text.text() == "listing…"
-    progress.update_progress(3, 10)
-    assert (progress.bar.value(), progress.bar.maximum()) == (3, 10)
+    progress.update_progress(4096, 20000)
+    assert (progress.bar.value(), progress.bar.maximum()) == (4096, 20000)
+    assert progress.bar.text() == "Doing 4,096 of 20,000"  # with thousands separators, which Qt's %v lacks
     with qtbot.waitSignal(progress.cancelRequested, timeout=1000):
         qtbot.mouseClick(progress.cancel_button, Qt.MouseButton.LeftButton)
     progress.begin(cancellable=False)
     assert not progress.cancel_button.isVisible()
     progress.end()
     assert not progress.isVisible()
+
+
+def test_percentages_never_say_impossible_or_certain_when_neither() -> None:
+    from protoglyph.gui.wording import percent
+
+    assert [percent(p) for p in (0.0, 0.001, 0.004, 0.37, 0.994, 0.996, 1.0)] == [
+        "0%", "<1%", "<1%", "37%", "99%", ">99%", "100%"]

@@ -87,7 +87,6 @@ class BatchRunner(QObject):
         self.status = JobProgress(window, "Labeling %v of %m",
                                   "Stop labeling; what is done is kept, and labeling the folder again goes on")
         self.status.cancelRequested.connect(self.cancel)
-        self.progress = self.status.bar
         window.statusBar().addPermanentWidget(self.status)
         self._refresh = QTimer(self)
         self._refresh.setSingleShot(True)
@@ -116,6 +115,7 @@ class BatchRunner(QObject):
         job.signals.errored.connect(self._ended)
         self.job = job
         self._workspace = ws
+        self.window.statusBar().clearMessage()  # what the last run said is not about this one
         self.status.begin("listing the folder…")
         self.pool.start(job)
         return True
@@ -156,8 +156,7 @@ class BatchRunner(QObject):
         self.session = session
         self._started = time.perf_counter()
         self._done, self._total = 0, len(results.table.todo)
-        self.progress.setRange(0, max(self._total, 1))
-        self.progress.setValue(0)
+        self.status.update_progress(0, max(self._total, 1))
         self.sessionStarted.emit(session)
 
     def _chunk(self, chunk: ChunkResult) -> None:
@@ -171,7 +170,7 @@ class BatchRunner(QObject):
             self._refresh.start(PROGRESS_MS)
 
     def _show_progress(self) -> None:
-        self.progress.setValue(self._done)
+        self.status.update_progress(self._done, max(self._total, 1))
         elapsed = time.perf_counter() - self._started
         rate = self._done / elapsed if elapsed > 0 else 0.0
         left = (self._total - self._done) / rate if rate > 0 else 0.0

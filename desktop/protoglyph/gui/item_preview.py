@@ -24,6 +24,7 @@ from protoglyph.core.imagefile import ImageReadError, read_image, shrink_to
 from protoglyph.core.labeling.states import ItemState, Status
 from protoglyph.core.text import readable
 from protoglyph.gui.images import ThumbnailCache, gray_to_qimage
+from protoglyph.gui.wording import percent
 
 if TYPE_CHECKING:
     from protoglyph.core.workspace import Workspace
@@ -245,7 +246,7 @@ class ItemPreview(QDialog):
             if r.best[item] >= 0:
                 confidence = (f", distance {r.min_distance[item]:.1f} to the nearest class"
                               if status == Status.UNKNOWN else
-                              f", {100 * r.confidence[item]:.0f}% confident (distance {r.min_distance[item]:.1f})")
+                              f", {percent(float(r.confidence[item]))} confident (distance {r.min_distance[item]:.1f})")
             reviewed = " by you" if status in (Status.CONFIRMED, Status.CORRECTED) else ""
             self.status.setText(f"{Status(status).word}{reviewed}{confidence}")
         self.neighbours = self._neighbours(item) if status != Status.ERROR else []

@@ -64,8 +64,8 @@ class Job(QRunnable):
 class JobProgress(QWidget):
     """A progress bar, a line of text and a Cancel button for the status bar; hidden when idle.
 
-    ``format`` is the bar's text (``%v`` done, ``%m`` total); the bar is busy (moving) while
-    the total is not known. ``cancelRequested`` is emitted by the button.
+    ``format`` is the bar's text (``%v`` done, ``%m`` total, written with thousands separators);
+    the bar is busy (moving) while the total is not known. ``cancelRequested`` is emitted by the button.
     """
 
     cancelRequested = Signal()
@@ -76,6 +76,7 @@ class JobProgress(QWidget):
         row.setContentsMargins(0, 0, 0, 0)
         self.bar = QProgressBar(self)
         self.bar.setMaximumWidth(width)
+        self.format = format
         self.bar.setFormat(format)
         self.text = QLabel(self)
         self.cancel_button = QPushButton("Cancel", self)
@@ -98,6 +99,8 @@ class JobProgress(QWidget):
         if total > 0:
             self.bar.setRange(0, total)
             self.bar.setValue(done)
+            # Qt's %v and %m have no thousands separators: "Labeling 4,096 of 20,000"
+            self.bar.setFormat(self.format.replace("%v", f"{done:,}").replace("%m", f"{total:,}"))
         else:
             self.bar.setRange(0, 0)
 

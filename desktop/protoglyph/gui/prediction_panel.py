@@ -10,6 +10,8 @@ from PySide6.QtCore import QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QFont, QPainter, QPaintEvent, QPalette, QPixmap
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
+from protoglyph.gui.wording import percent
+
 BIG = 64
 #: What the panel says of a drawing farther than the "none of these" distance from every class.
 NO_CLASS = "Doesn't look like any class"
@@ -64,7 +66,7 @@ class PredictionPanel(QWidget):
         elif unknown:
             self.setAccessibleDescription(f"{NO_CLASS}; nearest: {best.name}")
         else:
-            self.setAccessibleDescription(f"Best: {best.name}, {best.probability:.0%}")
+            self.setAccessibleDescription(f"Best: {best.name}, {percent(best.probability)}")
         self.update()
 
     def show_message(self, text: str) -> None:
@@ -149,7 +151,7 @@ class PredictionPanel(QWidget):
         p.drawRoundedRect(bar, 3, 3)
         p.setBrush(QColor(pred.color))
         p.drawRoundedRect(QRectF(bar.left(), bar.top(), max(2.0, bar.width() * pred.probability), bar.height()), 3, 3)
-        text = f"{100 * pred.probability:.0f}%" if pred.probability >= 0.005 else "<1%"
+        text = percent(pred.probability)
         p.setFont(self.font())
         p.setPen(pal.color(QPalette.ColorRole.WindowText))
         p.drawText(QRectF(bar.right() + 4, r.top(), text_width, r.height()),

@@ -40,6 +40,7 @@ from PySide6.QtWidgets import QAbstractItemView, QListView, QStyle, QStyledItemD
 from protoglyph.core.labeling.states import Status
 from protoglyph.gui.item_preview import ItemPreview
 from protoglyph.gui.results_model import Cell, ResultRole, ResultsModel
+from protoglyph.gui.wording import percent
 
 Index = QModelIndex | QPersistentModelIndex
 #: Thumbnail sizes (px) the zoom steps through, and where Ctrl+0 goes back to.
@@ -161,7 +162,7 @@ class ResultDelegate(QStyledItemDelegate):
         strip = QRect(r.left() + PAD, thumb.bottom() + PAD, r.width() - 2 * PAD, STRIP)
         painter.fillRect(strip, cell.color if cell.color is not None else pal.color(QPalette.ColorRole.Mid))
         known = cell.status not in (Status.UNKNOWN, Status.ERROR)
-        pct = f" {100 * cell.confidence:.0f}%" if known and cell.confidence >= 0 else ""
+        pct = f" {percent(cell.confidence)}" if known and cell.confidence >= 0 else ""
         painter.setPen(pal.color(QPalette.ColorRole.Text))
         line_height = painter.fontMetrics().lineSpacing()
         width = r.width() - 2 * PAD
