@@ -20,7 +20,7 @@ import pytest
 from protoglyph.core import batch, review
 from protoglyph.core.batch import BLANK, BatchError, embed_chunk, embed_files, list_folder
 from protoglyph.core.batch_store import BatchStore, BatchTable, read_batch
-from protoglyph.core.export import ResultRow
+from protoglyph.core.export.tables import ResultRow
 from protoglyph.core.labeling.states import ItemState, Status
 from protoglyph.core.project import Project
 from protoglyph.core.review import BatchResults, distances_to, result_rows

@@ -364,7 +364,7 @@ def test_save_as_never_lands_on_a_leftover_journal(tmp_path: Path) -> None:
 
 
 def test_a_copy_export_never_writes_beside_the_originals(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from protoglyph.core import export
+    from protoglyph.core.export import folders as export
 
     source = write_scans(tmp_path / "scans", 3)
     touched: list[str] = []

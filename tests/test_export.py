@@ -14,24 +14,19 @@ from typing import Any
 
 import pytest
 
-from protoglyph.core import export
-from protoglyph.core.export import (
-    CSV_COLUMNS,
+from protoglyph.core.export import ExportError
+from protoglyph.core.export import folders as export
+from protoglyph.core.export.folders import (
     FINISHED_JOURNAL,
     JOURNAL,
-    MAX_NAME_BYTES,
-    ExportError,
-    ResultRow,
-    class_folders,
     discard_export,
     export_folders,
     pending_export,
     resume_export,
-    safe_folder_name,
     undo_export,
-    write_csv,
-    write_json,
 )
+from protoglyph.core.export.names import MAX_NAME_BYTES, class_folders, safe_folder_name
+from protoglyph.core.export.tables import CSV_COLUMNS, ResultRow, write_csv, write_json
 
 ROWS = [
     ResultRow("a/one.png", "日本", 0.123456, "predicted", False),

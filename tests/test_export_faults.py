@@ -18,16 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from protoglyph.core.export import (
-    JOURNAL,
-    ExportError,
-    ResultRow,
-    export_folders,
-    export_history,
-    resume_export,
-    undo_export,
-    write_csv,
-)
+from protoglyph.core.export import ExportError
+from protoglyph.core.export.folders import JOURNAL, export_folders, export_history, resume_export, undo_export
+from protoglyph.core.export.tables import ResultRow, write_csv
 
 needs_kill = pytest.mark.skipif(not hasattr(os, "fork") or not hasattr(signal, "SIGKILL"),
                                 reason="needs POSIX processes and signals")
@@ -39,7 +32,7 @@ needs_kill = pytest.mark.skipif(not hasattr(os, "fork") or not hasattr(signal, "
 CHILD = r"""
 import json, os, shutil, signal, sys, traceback
 from pathlib import Path
-from protoglyph.core import export
+from protoglyph.core.export import folders as export
 
 action, cases = sys.argv[1], json.loads(sys.argv[2])
 kill_at = steps = 0
@@ -278,7 +271,7 @@ def test_undo_of_a_move_killed_at_every_step_converges(tmp_path: Path, other_fs:
 WRITER = r"""
 import os, signal, sys
 from pathlib import Path
-from protoglyph.core.export import ResultRow, write_csv
+from protoglyph.core.export.tables import ResultRow, write_csv
 
 def rows():
     for i in range(10_000):
@@ -311,7 +304,7 @@ def test_a_killed_table_write_leaves_a_part_the_next_write_removes(tmp_path: Pat
 def test_without_asking_processes_only_day_old_parts_go(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """On Windows ``os.kill`` would kill the writer, so it is never called: there (and for parts of
     older versions, which carry no pid) a part goes only when untouched for a day."""
-    from protoglyph.core import export
+    from protoglyph.core.export import tables as export
 
     def no_kill(*args: object) -> None:
         raise AssertionError("os.kill must not be called")

@@ -38,7 +38,8 @@ from protoglyph.core.batch import IN_PROCESS_BELOW, BatchError, FileEntry, defau
 from protoglyph.core.batch_store import usable_threshold
 from protoglyph.core.classifier import Calibration, FewShotClassifier
 from protoglyph.core.encoder import EncoderSession, ModelError
-from protoglyph.core.export import ExportError, write_csv
+from protoglyph.core.export import ExportError
+from protoglyph.core.export.tables import write_csv
 from protoglyph.core.imagefile import ImageReadError, read_image
 from protoglyph.core.importing import plan_import
 from protoglyph.core.labeling.engines import ENGINE_NAMES, Engine, EngineError, LocalWorkers, make_engine

@@ -24,7 +24,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from protoglyph.core import export as ex
+from protoglyph.core.export import ExportError
+from protoglyph.core.export import folders as ex
+from protoglyph.core.export.tables import write_csv, write_json
 from protoglyph.core.review import folder_export_items, result_rows
 from protoglyph.gui.batch_session import BatchSession
 from protoglyph.gui.jobs import Job
@@ -40,7 +42,7 @@ def can_undo(dest: Path | None) -> bool:
     """Whether File ▸ Undo Folder Export has something to undo (the last export's folder)."""
     try:
         return dest is not None and ex.can_undo_export(dest)
-    except (OSError, ex.ExportError):
+    except (OSError, ExportError):
         return False
 
 
@@ -87,7 +89,7 @@ class _FolderJob(Job):
         return self.task(lambda done, total: self.progress(done, total))
 
     def describe(self, exc: Exception) -> str:
-        return f"{exc.path}: {exc.problem}" if isinstance(exc, ex.ExportError) else super().describe(exc)
+        return f"{exc.path}: {exc.problem}" if isinstance(exc, ExportError) else super().describe(exc)
 
 
 class ExportRunner(QObject):
@@ -134,11 +136,11 @@ class ExportRunner(QObject):
         rows = result_rows(session.results, names)
         try:
             if choice == 0:
-                n = ex.write_csv(rows, target)
+                n = write_csv(rows, target)
             else:
-                n = ex.write_json(rows, target, {"folder": str(session.folder),
+                n = write_json(rows, target, {"folder": str(session.folder),
                                                  "threshold": session.results.threshold})
-        except ex.ExportError as exc:
+        except ExportError as exc:
             QMessageBox.warning(self.window, "Export failed", f"{exc.path}\n\n{exc.problem}")
             return
         self.window.statusBar().showMessage(f"Exported {n:,} items to {target}.", 10000)

@@ -1,37 +1,25 @@
-"""Exporting a labeled batch: a CSV or JSON table of every item, and a folder per class (the
-ImageNet / CVAT layout) filled by copying or moving the images.
-
-The folder export may move thousands of a person's files, so before it touches one it writes a
-journal into the destination (the whole plan, then a line per finished operation): an
-interrupted export can be resumed, and finished ones undone, newest first. Nothing is written
-outside the destination and no existing file is ever replaced.
-"""
+"""The folder-per-class export: copy or move, journaled so that it resumes and undoes, newest first."""
 
 from __future__ import annotations
 
-import csv
 import filecmp
 import json
-import math
 import os
 import re
 import shutil
 import stat
-import time
 import unicodedata
-import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Callable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
-from protoglyph.core.labeling.states import EXPORTED_STATUSES
-from protoglyph.core.text import FILE_NAME_ERRORS, JOINERS
+from protoglyph.core.export import ExportError
+from protoglyph.core.export.names import class_folders, safe_folder_name, unique_name
+from protoglyph.core.export.tables import atomic_text, json_text
 
-#: The CSV header; a command-line spec relies on it starting ``path,label,confidence,status``.
-CSV_COLUMNS = ("path", "label", "confidence", "status", "reviewed", "reason")
 #: The journal of an export in progress (or interrupted). A finished export's journal is kept as
 #: ``.protoglyph-export.finished.NNNN.jsonl`` (numbered in order) so that each can be undone in turn;
 #: ``FINISHED_JOURNAL`` is where versions before the numbering kept the only one: the oldest.
@@ -39,46 +27,8 @@ JOURNAL = ".protoglyph-export.jsonl"
 FINISHED_JOURNAL = ".protoglyph-export.finished.jsonl"
 _FINISHED_NUMBERED = re.compile(r"\.protoglyph-export\.finished\.(\d+)\.jsonl")
 JOURNAL_VERSION = 1
-#: The folder of the "none of these" items (class name ``None``), unless a class's folder has the name.
-UNKNOWN_FOLDER = "unknown"
-#: Longest folder or file name written, in UTF-8 bytes (most file systems allow 255).
-MAX_NAME_BYTES = 200
-
-_FORBIDDEN = frozenset('/\\:*?"<>|')
 #: A file modification time that FAT keeps to 2 s (exFAT to 10 ms): a copy's may differ that much.
 _MTIME_SLACK_NS = 2_000_000_000
-_WINDOWS = os.name == "nt"
-#: What makes a spreadsheet read a CSV cell as a formula (OWASP, "CSV Injection").
-_FORMULA_STARTS = frozenset("=+-@\t\r")
-_RESERVED = frozenset(
-    ["CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"]
-    + [f"{p}{n}" for p in ("COM", "LPT") for n in [*"123456789", "¹", "²", "³"]]
-)
-
-
-class ExportError(RuntimeError):
-    """An export that cannot be written (or resumed, or undone), and why."""
-
-    def __init__(self, path: Path | str, problem: str) -> None:
-        self.path = Path(path)
-        self.problem = problem
-        super().__init__(f"{self.path}: {problem}")
-
-
-@dataclass(frozen=True)
-class ResultRow:
-    """One labeled item; ``path`` is relative to the labeled folder, ``/``-separated."""
-
-    path: str
-    label: str | None
-    confidence: float | None
-    status: str
-    reviewed: bool
-    reason: str = ""  # why an "error" item could not be used
-
-    def __post_init__(self) -> None:
-        if self.status not in EXPORTED_STATUSES:
-            raise ValueError(f"status {self.status!r} is not one of {', '.join(EXPORTED_STATUSES)}")
 
 
 @dataclass
@@ -93,224 +43,7 @@ class ExportReport:
     stopped: bool = False
 
 
-# -- tables ------------------------------------------------------------------------------------
-def _finite(value: float | None) -> float | None:
-    return value if value is not None and math.isfinite(value) else None
 
-
-def write_csv(rows: Iterable[ResultRow], out: Path) -> int:
-    """Write the rows as UTF-8 CSV with a header (atomically); the number of rows written.
-
-    A path, label or reason starting with ``= + - @``, a tab or a carriage return gets a leading
-    ``'``: a spreadsheet would run it as a formula (OWASP's advice on CSV injection; quotes and
-    commas inside a cell are quoted by the ``csv`` module); so a path that begins so is the file's
-    name with that ``'`` before it. A file name that is not UTF-8 (Linux allows any bytes) is
-    written as its own bytes, so that reading the file back with ``errors="surrogateescape"``
-    gives the exact name; such a file is then not strictly UTF-8.
-    """
-    count = 0
-    with _atomic_text(Path(out), newline="", errors=FILE_NAME_ERRORS) as f:
-        writer = csv.writer(f)
-        writer.writerow(CSV_COLUMNS)
-        for row in rows:
-            confidence = _finite(row.confidence)
-            writer.writerow([_csv_cell(row.path), _csv_cell(row.label or ""),
-                             "" if confidence is None else f"{confidence:.4f}",
-                             row.status, "yes" if row.reviewed else "no", _csv_cell(row.reason)])
-            count += 1
-    return count
-
-
-def _csv_cell(text: str) -> str:
-    return "'" + text if text[:1] in _FORMULA_STARTS else text
-
-
-def write_json(rows: Iterable[ResultRow], out: Path, meta: Mapping[str, object] | None = None) -> int:
-    """Write ``{"meta": …, "items": […]}`` (atomically), one item per line so that 100,000 rows
-    stream out instead of becoming one huge string; the number of rows written. Text is written
-    as it is (JSON holds data, not formulas), except a file name that is not UTF-8: see
-    :func:`_json_text`."""
-    count = 0
-    with _atomic_text(Path(out)) as f:
-        f.write('{"meta": ' + _json_text(dict(meta or {})) + ',\n "items": [')
-        for row in rows:
-            item = {"path": row.path, "label": row.label, "confidence": _finite(row.confidence),
-                    "status": row.status, "reviewed": row.reviewed, "reason": row.reason}
-            f.write(("\n  " if count == 0 else ",\n  ") + _json_text(item))
-            count += 1
-        f.write("\n ]}\n" if count else "]}\n")
-    return count
-
-
-def _json_text(value: object) -> str:
-    """``value`` as JSON, non-ASCII letters as they are; but a value holding a file name that is
-    not UTF-8 (its bytes are surrogate escapes, U+DC80–U+DCFF) is all ``\\u``-escaped: still valid
-    UTF-8 JSON, and ``os.fsencode(json.loads(…))`` gives the name's bytes back."""
-    text = json.dumps(value, ensure_ascii=False, allow_nan=False)
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return json.dumps(value, allow_nan=False)
-    return text
-
-
-@contextmanager
-def _atomic_text(out: Path, newline: str | None = None, errors: str = "strict") -> Iterator[IO[str]]:
-    """A text file that appears at ``out`` complete or not at all: it is written under a temporary
-    name in the same folder, flushed to disk, then renamed over ``out``; on any failure the
-    temporary file is removed and an older ``out`` is left as it was. A process killed meanwhile
-    can't remove it, so the name carries the writer's pid and the next write of ``out`` removes
-    the temporary files of writers that are gone."""
-    if out.is_dir():
-        raise ExportError(out, "is a folder, not a file")
-    if not out.parent.is_dir():
-        raise ExportError(out, f"the folder {out.parent} does not exist")
-    _remove_stale_parts(out)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.part")
-    try:
-        # os.open (not mkstemp) so the file gets the usual permissions, not owner-only.
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-    except OSError as exc:
-        raise ExportError(out, f"cannot be written ({exc.strerror or exc})") from exc
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", errors=errors, newline=newline) as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, out)
-    except BaseException as exc:
-        with suppress(OSError):
-            os.unlink(tmp)
-        if isinstance(exc, OSError):
-            raise ExportError(out, f"cannot be written ({exc.strerror or exc})") from exc
-        raise
-    _fsync_folder(out.parent)
-
-
-def _remove_stale_parts(out: Path) -> None:
-    """Remove the temporary files that killed writers of ``out`` left: ``.{name}.{pid}-{hex}.part``
-    whose process is gone, never this process's (another thread may be writing it) nor a live
-    one's. Windows can't be asked safely (``os.kill`` there kills), so there, and for the older
-    ``.{name}.{hex}.part`` without a pid, only files untouched for a day go."""
-    prefix = f".{out.name}."
-    try:
-        entries = [e for e in os.scandir(out.parent) if e.name.startswith(prefix) and e.name.endswith(".part")]
-    except OSError:
-        return  # the write itself will say what is wrong with the folder
-    for entry in entries:
-        found = re.fullmatch(r"(?:(\d+)-)?[0-9a-f]{8}", entry.name[len(prefix):-len(".part")])
-        if found is None:
-            continue  # another file's (``a.csv.x``), or not ours at all
-        pid = int(found[1]) if found[1] else None
-        with suppress(OSError):
-            if (_writer_gone(pid) if pid is not None and not _WINDOWS
-                    else time.time() - entry.stat(follow_symlinks=False).st_mtime > 86400):
-                os.unlink(entry.path)
-
-
-def _writer_gone(pid: int) -> bool:
-    """Whether no process ``pid`` runs (POSIX only: signal 0 asks without sending anything)."""
-    if pid <= 0 or pid == os.getpid():  # 0 and -1 would ask whole process groups
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except OSError:
-        return False  # e.g. another user's process: it runs
-    return False
-
-
-def _fsync_folder(folder: Path) -> None:
-    """Make a rename durable; not possible (nor needed) on Windows, where opening a folder fails."""
-    with suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-# -- names ---------------------------------------------------------------------------------------
-def _name_bytes(text: str) -> int:
-    """The length of a name on disk; a surrogate escape (a byte of a non-UTF-8 name) is one byte."""
-    return len(text.encode("utf-8", "surrogateescape"))
-
-
-def _cut_utf8(text: str, limit: int) -> str:
-    """``text`` cut to at most ``limit`` bytes on disk, between characters (never half of one)."""
-    if _name_bytes(text) <= limit:
-        return text
-    kept, used = [], 0
-    for ch in text:
-        used += _name_bytes(ch)
-        if used > limit:
-            break
-        kept.append(ch)
-    return "".join(kept)
-
-
-def _name_char(ch: str) -> str:
-    """One character of a safe name: itself, ``_`` for one that is forbidden, or nothing for an
-    invisible format character."""
-    category = unicodedata.category(ch)
-    if ch in _FORBIDDEN or category in ("Cc", "Zl", "Zp"):
-        return "_"
-    if category == "Cf" and ch not in JOINERS:  # invisible, could disguise the name
-        return ""
-    if category == "Cs" and not "\udc80" <= ch <= "\udcff":
-        return "_"  # a lone surrogate that, unlike a surrogate escape, stands for no byte
-    return ch
-
-
-def safe_folder_name(name: str) -> str:
-    """``name`` as one folder (or file) name that is valid on Windows, macOS and Linux and cannot
-    point anywhere else: no separators, never ``.`` or ``..``, not hidden, not a device name, no
-    invisible format characters. Letters of every script and emoji are kept as they are, and so
-    are the bytes of a name that is not UTF-8 (its surrogate escapes)."""
-    text = "".join(_name_char(ch) for ch in unicodedata.normalize("NFC", name))
-    text = text.lstrip(" ").rstrip(". ")  # Windows drops trailing dots and spaces silently
-    if text.startswith("."):
-        text = "_" + text[1:]
-    stem, dot, rest = text.partition(".")
-    if stem.rstrip(" ").upper() in _RESERVED:  # "con.txt" is the console too: mark the stem
-        text = stem + "_" + dot + rest
-    text = _cut_utf8(text, MAX_NAME_BYTES).rstrip(". ")
-    return text or "_"
-
-
-def class_folders(names: Iterable[str | None]) -> dict[str | None, str]:
-    """A distinct folder name for each distinct class name. Names that would share a folder
-    (``a/b`` and ``a_b``, or differing only in case, which Windows and macOS don't tell apart)
-    get `` (2)``, `` (3)``… in the order given, so the result is the same on every run. ``None``
-    (the "none of these" items) gets ``unknown`` once every class has its folder: a class named
-    "unknown" keeps its own."""
-    folders: dict[str | None, str] = {}
-    used: set[str] = set()
-    wanted = list(dict.fromkeys(names))
-    for name in wanted:
-        if name is not None:
-            folders[name] = _unique_name(safe_folder_name(name), used, is_file=False)
-    if None in wanted:
-        folders[None] = _unique_name(UNKNOWN_FOLDER, used, is_file=False)
-    return folders
-
-
-def _unique_name(name: str, used: set[str], *, is_file: bool) -> str:
-    """``name``, or ``name (n)`` (``stem (n).ext`` for a file) with the smallest free ``n``;
-    ``used`` holds the names taken, case-folded, and gets this one."""
-    dot = name.rfind(".") if is_file else -1
-    stem, ext = (name[:dot], name[dot:]) if dot > 0 else (name, "")
-    candidate, n = name, 1
-    while candidate.casefold() in used:
-        n += 1
-        suffix = f" ({n}){ext}"
-        candidate = _cut_utf8(stem, MAX_NAME_BYTES - _name_bytes(suffix)).rstrip(". ") + suffix
-    used.add(candidate.casefold())
-    return candidate
-
-
-# -- the folder export -----------------------------------------------------------------------------
 @dataclass(frozen=True)
 class _Op:
     index: int
@@ -363,17 +96,17 @@ def export_folders(items: Sequence[tuple[Path, str | None]], dest: Path, *, move
         if folder not in taken:
             path = _class_folder(root, folder)
             taken[folder] = _names_in(path)
-        file_name = _unique_name(safe_folder_name(Path(source).name), taken[folder], is_file=True)
+        file_name = unique_name(safe_folder_name(Path(source).name), taken[folder], is_file=True)
         size = _regular_size(Path(source), follow_symlinks=True)
         ops.append(_Op(index, Path(os.path.abspath(source)), f"{folder}/{file_name}", size))
     new = [f for f in dict.fromkeys(folders.values()) if not (root / f).is_dir()]
     journal = _Journal(root / JOURNAL, move, ops, new)
-    with _atomic_text(journal.path) as f:  # the whole plan is on disk before any file moves
-        f.write(_json_text({"protoglyph_export": JOURNAL_VERSION, "mode": "move" if move else "copy",
+    with atomic_text(journal.path) as f:  # the whole plan is on disk before any file moves
+        f.write(json_text({"protoglyph_export": JOURNAL_VERSION, "mode": "move" if move else "copy",
                             "created": datetime.now(UTC).isoformat(timespec="seconds"),
                             "ops": len(ops), "new_folders": new}) + "\n")
         for op in ops:
-            f.write(_json_text({"op": op.index, "source": str(op.source), "target": op.target, "size": op.size})
+            f.write(json_text({"op": op.index, "source": str(op.source), "target": op.target, "size": op.size})
                     + "\n")
     return _run(root, journal, progress, should_stop)
 
@@ -493,7 +226,7 @@ def _run(root: Path, journal: _Journal, progress: Progress | None, should_stop: 
 
 def _write_line(f: IO[bytes], record: dict[str, Any]) -> None:
     """Append one journal line and force it to disk: after a crash, a line present means done."""
-    f.write(_json_text(record).encode("utf-8") + b"\n")
+    f.write(json_text(record).encode("utf-8") + b"\n")
     f.flush()
     os.fsync(f.fileno())
 
@@ -668,7 +401,7 @@ def _partial_name(index: int) -> str:
 
 
 def _names_in(folder: Path) -> set[str]:
-    """The names in ``folder``, NFC and case-folded as :func:`_unique_name` compares them."""
+    """The names in ``folder``, NFC and case-folded as :func:`unique_name` compares them."""
     try:
         return {unicodedata.normalize("NFC", n).casefold() for n in os.listdir(folder)} if folder.is_dir() else set()
     except OSError as exc:
