@@ -31,13 +31,13 @@ from PIL import Image
 
 from benchmarks.folders import make_folder
 from models.omniglot import data_dir, list_drawings, zip_path
-from protoglyph.core.batch import list_folder
-from protoglyph.core.batch_store import read_batch
 from protoglyph.core.classifier import squared_distances
 from protoglyph.core.encoder import EncoderSession
 from protoglyph.core.imagefile import read_image
+from protoglyph.core.labeling.listing import list_folder
+from protoglyph.core.labeling.results import BatchResults
+from protoglyph.core.labeling.store import read_batch
 from protoglyph.core.project import Project
-from protoglyph.core.review import BatchResults
 from protoglyph.core.threshold import default_threshold
 from protoglyph.core.workspace import Workspace
 

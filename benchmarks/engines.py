@@ -24,7 +24,7 @@ from statistics import median
 
 from benchmarks.cli_batch import RATE_LINE, make_examples
 from benchmarks.folders import make_folder
-from protoglyph.core.batch import default_jobs
+from protoglyph.core.labeling.embedding import default_jobs
 from protoglyph.core.labeling.engines import ENGINE_NAMES
 
 

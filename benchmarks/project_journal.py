@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from protoglyph.core.batch import FileEntry
-from protoglyph.core.batch_store import BatchStore, BatchTable
+from protoglyph.core.labeling.listing import FileEntry
+from protoglyph.core.labeling.store import BatchStore, BatchTable
 from protoglyph.core.project import Project
 
 

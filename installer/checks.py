@@ -75,7 +75,7 @@ def label_check(bundle: Path, scratch: Path, prefix: list[str], env: dict[str, s
     import cv2
     import numpy as np
 
-    from protoglyph.core.batch import IN_PROCESS_BELOW
+    from protoglyph.core.labeling.embedding import IN_PROCESS_BELOW
     from protoglyph.core.shapes import draw_shape
 
     rng = np.random.default_rng(0)

@@ -60,7 +60,6 @@ from models.evaluate import embed_set
 from models.omniglot import data_dir
 from models.sampler import EpisodeSampler
 from protoglyph.core import unknown_share
-from protoglyph.core.batch_store import BatchTable
 from protoglyph.core.classifier import (
     EFFECTIVE_SHOTS_KEY,
     KEEP_FACTOR_KEY,
@@ -77,8 +76,9 @@ from protoglyph.core.classifier import (
     softmax_probabilities,
 )
 from protoglyph.core.encoder import EncoderSession
+from protoglyph.core.labeling.results import BatchResults
 from protoglyph.core.labeling.states import ItemState
-from protoglyph.core.review import BatchResults
+from protoglyph.core.labeling.store import BatchTable
 from protoglyph.core.threshold import OpenSetReference, ThresholdRule
 
 QUERIES = 15

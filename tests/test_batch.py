@@ -17,13 +17,15 @@ import cv2
 import numpy as np
 import pytest
 
-from protoglyph.core import batch, review
-from protoglyph.core.batch import BLANK, BatchError, embed_chunk, embed_files, list_folder
-from protoglyph.core.batch_store import BatchStore, BatchTable, read_batch
 from protoglyph.core.export.tables import ResultRow
+from protoglyph.core.labeling import embedding
+from protoglyph.core.labeling import results as results_module
+from protoglyph.core.labeling.embedding import BLANK, BatchError, embed_chunk, embed_files
+from protoglyph.core.labeling.listing import list_folder
+from protoglyph.core.labeling.results import BatchResults, distances_to, result_rows
 from protoglyph.core.labeling.states import ItemState, Status
+from protoglyph.core.labeling.store import BatchStore, BatchTable, read_batch
 from protoglyph.core.project import Project
-from protoglyph.core.review import BatchResults, distances_to, result_rows
 from protoglyph.core.shapes import draw_shape
 from protoglyph.core.starter import create_starter_project
 from protoglyph.core.workspace import Workspace
@@ -130,7 +132,7 @@ def test_every_bad_file_is_listed_with_its_reason_and_the_rest_is_labeled(
     entries = list_folder(odd_folder)
     assert sorted(e.path for e in entries) == sorted([*BAD, *GOOD])
     # Small chunks: good and bad files share some chunks, and some chunks hold only bad files.
-    monkeypatch.setattr(batch, "CHUNK", 3)
+    monkeypatch.setattr(embedding, "CHUNK", 3)
     table = BatchTable.fresh(odd_folder, entries, encoder.embedding_size)
     embed_all(odd_folder, table, encoder, jobs=1)
 
@@ -228,7 +230,7 @@ def predictions(table: BatchTable, workspace: Workspace) -> list[ResultRow]:
 
 def test_a_stopped_run_resumes_with_only_the_rest_and_ends_as_one_run(
         tmp_path: Path, encoder: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(batch, "CHUNK", 4)
+    monkeypatch.setattr(embedding, "CHUNK", 4)
     folder = tmp_path / "scans"
     shapes = ["ring", "cross", "star", "square"]
     for i in range(10):
@@ -327,8 +329,8 @@ def test_worker_processes_give_the_same_embeddings_as_one_process(
         write_png(folder / f"{i:02d}.png", drawing(["ring", "cross", "zigzag"][i % 3], i, size=48))
     (folder / "07.png").write_bytes(b"")
     entries = list_folder(folder)
-    monkeypatch.setattr(batch, "CHUNK", 4)
-    monkeypatch.setattr(batch, "IN_PROCESS_BELOW", 8)
+    monkeypatch.setattr(embedding, "CHUNK", 4)
+    monkeypatch.setattr(embedding, "IN_PROCESS_BELOW", 8)
 
     one = BatchTable.fresh(folder, entries, encoder.embedding_size)
     embed_all(folder, one, encoder, jobs=1)
@@ -336,7 +338,7 @@ def test_worker_processes_give_the_same_embeddings_as_one_process(
     def not_here(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("embedded in the parent process, not in a worker")
 
-    monkeypatch.setattr(batch, "embed_chunk", not_here)  # workers re-import the module: only this process is hit
+    monkeypatch.setattr(embedding, "embed_chunk", not_here)  # workers re-import the module: only this process is hit
     two = BatchTable.fresh(folder, entries, encoder.embedding_size)
     sizes = []
     for chunk in embed_files(folder, [(i, p) for i, p in enumerate(two.paths)], encoder, jobs=2):
@@ -362,7 +364,7 @@ def test_a_worker_that_cannot_start_is_a_batch_error(tmp_path: Path, monkeypatch
         write_png(folder / f"{i}.png", drawing("ring", i, size=32))
     garbage = tmp_path / "garbage.onnx"
     garbage.write_bytes(b"\x00" * 64)
-    monkeypatch.setattr(batch, "IN_PROCESS_BELOW", 2)
+    monkeypatch.setattr(embedding, "IN_PROCESS_BELOW", 2)
     fake = SimpleNamespace(path=garbage, model_key="garbage",  # only the workers load it
                            sha256=hashlib.sha256(garbage.read_bytes()).hexdigest())
     with pytest.raises(BatchError, match="worker process"):
@@ -445,13 +447,13 @@ def test_rejected_counts_open_predictions_beyond_a_threshold() -> None:
 def test_new_prototypes_recompute_only_the_columns_that_moved(monkeypatch: pytest.MonkeyPatch) -> None:
     results, protos, keys = results_fixture()
     calls: list[np.ndarray] = []
-    real: Callable[[np.ndarray, np.ndarray], np.ndarray] = review.distances_to
+    real: Callable[[np.ndarray, np.ndarray], np.ndarray] = results_module.distances_to
 
     def spy(embeddings: np.ndarray, prototypes: np.ndarray) -> np.ndarray:
         calls.append(np.array(prototypes))
         return real(embeddings, prototypes)
 
-    monkeypatch.setattr(review, "distances_to", spy)
+    monkeypatch.setattr(results_module, "distances_to", spy)
     results.set_prototypes(keys, protos.copy())  # nothing moved
     assert calls == []
     moved = protos.copy()
@@ -483,7 +485,7 @@ def test_arriving_rows_are_predicted() -> None:
 
 
 def test_folder_export_items_follow_the_statuses() -> None:
-    from protoglyph.core.review import folder_export_items
+    from protoglyph.core.labeling.results import folder_export_items
 
     results, _, _ = results_fixture()
     names = {k: f"class {k}" for k in results.keys}

@@ -11,7 +11,6 @@ import onnx
 import pytest
 
 from models import calibration as cal
-from protoglyph.core.batch_store import BatchTable
 from protoglyph.core.classifier import (
     OPEN_SET_KEYS,
     TEMPERATURE_KEY,
@@ -23,8 +22,9 @@ from protoglyph.core.classifier import (
     softmax_probabilities,
 )
 from protoglyph.core.encoder import EncoderSession
+from protoglyph.core.labeling.results import BatchResults
 from protoglyph.core.labeling.states import ItemState
-from protoglyph.core.review import BatchResults
+from protoglyph.core.labeling.store import BatchTable
 from protoglyph.core.threshold import (
     TYPICAL_SPREAD,
     OpenSetReference,

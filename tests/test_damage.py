@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 
 from protoglyph.cli.label import main as label_main
-from protoglyph.core.batch import list_folder
-from protoglyph.core.batch_store import BatchStore, BatchTable, read_batch
 from protoglyph.core.encoder import EncoderSession
+from protoglyph.core.labeling.listing import list_folder
+from protoglyph.core.labeling.store import BatchStore, BatchTable, read_batch
 from protoglyph.core.project import Project, ProjectError
 from protoglyph.core.shapes import draw_shape
 from protoglyph.core.starter import create_starter_project
@@ -278,30 +278,30 @@ def test_class_names_with_invisible_formatting_are_refused(tmp_path: Path, encod
 
 
 def test_a_model_replaced_while_labeling_stops_the_batch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from protoglyph.core import batch
-    from protoglyph.core.batch import BatchError, embed_files
+    from protoglyph.core.labeling import embedding
+    from protoglyph.core.labeling.embedding import BatchError, embed_files
 
     path = make_encoder(tmp_path / "m.onnx", weights_seed=1)
     session = EncoderSession(path)
     make_encoder(path, weights_seed=2)  # the workers would load this one
     folder = write_scans(tmp_path / "scans", 3)
-    monkeypatch.setattr(batch, "IN_PROCESS_BELOW", 2)
+    monkeypatch.setattr(embedding, "IN_PROCESS_BELOW", 2)
     with pytest.raises(BatchError, match="was replaced while labeling"):
         list(embed_files(folder, [(i, e.path) for i, e in enumerate(list_folder(folder))], session, jobs=2))
 
 
 def test_a_100_megapixel_image_in_a_worker_is_labeled_or_a_reason_never_the_end(
         tmp_path: Path, encoder: EncoderSession, monkeypatch: pytest.MonkeyPatch) -> None:
-    from protoglyph.core import batch
-    from protoglyph.core.batch import embed_files
     from protoglyph.core.imagefile import OUT_OF_MEMORY
+    from protoglyph.core.labeling import embedding
+    from protoglyph.core.labeling.embedding import embed_files
 
     folder = write_scans(tmp_path / "scans", 3)
     huge = np.full((10_000, 10_000), 255, np.uint8)
     cv2.circle(huge, (5000, 5000), 3000, 0, 200)
     cv2.imwrite(str(folder / "huge.png"), huge)
     del huge
-    monkeypatch.setattr(batch, "IN_PROCESS_BELOW", 2)
+    monkeypatch.setattr(embedding, "IN_PROCESS_BELOW", 2)
     todo = [(i, e.path) for i, e in enumerate(list_folder(folder))]
     chunks = list(embed_files(folder, todo, encoder, jobs=2))  # in worker processes, under their memory limit
     done = {int(i) for c in chunks for i in c.indices}

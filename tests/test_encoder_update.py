@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 
 from protoglyph.cli import main
-from protoglyph.core import batch
-from protoglyph.core.batch import list_folder
-from protoglyph.core.batch_store import BatchStore, read_batch
 from protoglyph.core.encoder import EncoderSession
+from protoglyph.core.labeling import embedding
+from protoglyph.core.labeling.listing import list_folder
 from protoglyph.core.labeling.states import ItemState
+from protoglyph.core.labeling.store import BatchStore, read_batch
 from protoglyph.core.project import Project
 from protoglyph.core.shapes import draw_shape
 from protoglyph.core.starter import create_starter_project
@@ -126,17 +126,17 @@ def test_an_interrupted_re_embedding_picks_up_where_it_stopped(
     reviews = review_some(project_path, folder, one)
 
     # Re-embedding with encoder 2 dies after its first chunk of 5 files (as a crash would).
-    monkeypatch.setattr(batch, "CHUNK", 5)
-    real = batch.embed_chunk
+    monkeypatch.setattr(embedding, "CHUNK", 5)
+    real = embedding.embed_chunk
     seen: list[str] = []
 
-    def dies_after_one_chunk(session: Any, root: str, chunk: Any, max_pixels: int = batch.MAX_PIXELS) -> Any:
+    def dies_after_one_chunk(session: Any, root: str, chunk: Any, max_pixels: int = embedding.MAX_PIXELS) -> Any:
         if seen:
             raise KeyboardInterrupt
         seen.extend(p for _, p in chunk)
         return real(session, root, chunk, max_pixels)
 
-    monkeypatch.setattr(batch, "embed_chunk", dies_after_one_chunk)
+    monkeypatch.setattr(embedding, "embed_chunk", dies_after_one_chunk)
     assert label(folder, "--project", project_path, "--out", tmp_path / "two.csv", "--model", two) != 0
     session = EncoderSession(two)
     table = read_batch(project_path, folder, list_folder(folder), session.model_key, session.embedding_size)
@@ -145,11 +145,11 @@ def test_an_interrupted_re_embedding_picks_up_where_it_stopped(
     # The next run embeds only the rest, and the reviews are all there.
     rest: list[str] = []
 
-    def counting(session: Any, root: str, chunk: Any, max_pixels: int = batch.MAX_PIXELS) -> Any:
+    def counting(session: Any, root: str, chunk: Any, max_pixels: int = embedding.MAX_PIXELS) -> Any:
         rest.extend(p for _, p in chunk)
         return real(session, root, chunk, max_pixels)
 
-    monkeypatch.setattr(batch, "embed_chunk", counting)
+    monkeypatch.setattr(embedding, "embed_chunk", counting)
     assert label(folder, "--project", project_path, "--out", tmp_path / "two.csv", "--model", two) == 0
     assert sorted(rest) == sorted(set(table.paths) - set(seen))
     table = read_batch(project_path, folder, list_folder(folder), session.model_key, session.embedding_size)

@@ -233,7 +233,7 @@ def test_none_of_these_gets_its_own_folder_after_the_classes() -> None:
 
 
 def test_folder_export_items_mark_none_of_these_apart_from_a_class_named_unknown() -> None:
-    from protoglyph.core.review import folder_export_items
+    from protoglyph.core.labeling.results import folder_export_items
     from tests.test_batch import results_fixture
 
     results, _, _ = results_fixture()

@@ -20,8 +20,8 @@ import cv2
 import numpy as np
 import pytest
 
-from protoglyph.core.batch import list_folder
-from protoglyph.core.batch_store import read_batch
+from protoglyph.core.labeling.listing import list_folder
+from protoglyph.core.labeling.store import read_batch
 from protoglyph.core.project import Project, ProjectError, inspect
 from protoglyph.core.shapes import draw_shape
 from protoglyph.core.starter import create_starter_project, open_starter_project
@@ -278,7 +278,8 @@ def test_sigterm_stops_labeling_in_this_process_too(big_folder: tuple[Path, Path
 THREADED_LABELING = """
     import sys, threading
     from pathlib import Path
-    from protoglyph.core.batch import embed_files, list_folder
+    from protoglyph.core.labeling.embedding import embed_files
+    from protoglyph.core.labeling.listing import list_folder
     from protoglyph.core.encoder import EncoderSession
     folder = Path(sys.argv[1])
     todo = [(i, e.path) for i, e in enumerate(list_folder(folder))]

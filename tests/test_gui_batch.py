@@ -147,22 +147,22 @@ def test_labeling_again_resumes_and_relabels_changed_files(window, qtbot, tmp_pa
 
 def test_cancel_keeps_what_was_done_and_labeling_again_goes_on(window, qtbot, tmp_path: Path,  # type: ignore[no-untyped-def]
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    from protoglyph.core import batch
+    from protoglyph.core.labeling import embedding
 
     folder = glyph_folder(tmp_path)
-    monkeypatch.setattr(batch, "CHUNK", 2)
-    real = batch.embed_chunk
+    monkeypatch.setattr(embedding, "CHUNK", 2)
+    real = embedding.embed_chunk
 
     def first_chunk_then_cancel(*args, **kwargs):  # type: ignore[no-untyped-def]
         result = real(*args, **kwargs)
         window.batch.job.cancelled = True  # as the Cancel button does, after one chunk
         return result
 
-    monkeypatch.setattr(batch, "embed_chunk", first_chunk_then_cancel)
+    monkeypatch.setattr(embedding, "embed_chunk", first_chunk_then_cancel)
     session = label(window, qtbot, folder)
     assert "cancelled after 2 images" in window.statusBar().currentMessage()
     assert window.results.model.rowCount() == 2  # the rest are still waiting, not shown
-    monkeypatch.setattr(batch, "embed_chunk", real)
+    monkeypatch.setattr(embedding, "embed_chunk", real)
     session = label(window, qtbot, folder)
     assert "Labeled 12 new or changed images" in window.statusBar().currentMessage()  # 11 + the unusable one
     assert window.results.model.rowCount() == 13 and (session.table.state != 0).all()

@@ -15,9 +15,9 @@ from PySide6.QtGui import QColor, QFontMetrics, QHelpEvent, QImage, QPainter, QP
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QStyleOptionViewItem, QToolTip
 
-from protoglyph.core.batch_store import BatchTable
+from protoglyph.core.labeling.results import BatchResults
 from protoglyph.core.labeling.states import ItemState
-from protoglyph.core.review import BatchResults
+from protoglyph.core.labeling.store import BatchTable
 from protoglyph.core.text import readable
 from protoglyph.gui import results_view
 from protoglyph.gui.item_preview import item_neighbours, nearest_examples

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from protoglyph.cli import main
-from protoglyph.core import batch
+from protoglyph.core.labeling import embedding
 from protoglyph.core.project import Project
 from protoglyph.core.shapes import draw_shape
 from protoglyph.core.starter import create_starter_project
@@ -59,13 +59,13 @@ def scans(tmp_path: Path) -> Path:
 def embedded(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The paths the command reads and embeds (in this process: small folders are not sent to workers)."""
     paths: list[str] = []
-    real = batch.embed_chunk
+    real = embedding.embed_chunk
 
-    def counting(session: Any, folder: str, chunk: Any, max_pixels: int = batch.MAX_PIXELS) -> Any:
+    def counting(session: Any, folder: str, chunk: Any, max_pixels: int = embedding.MAX_PIXELS) -> Any:
         paths.extend(p for _, p in chunk)
         return real(session, folder, chunk, max_pixels)
 
-    monkeypatch.setattr(batch, "embed_chunk", counting)
+    monkeypatch.setattr(embedding, "embed_chunk", counting)
     return paths
 
 
@@ -260,14 +260,14 @@ def test_the_installed_command_labels_with_worker_processes(examples: Path, tmp_
     folder = tmp_path / "many"
     folder.mkdir()
     data = cv2.imencode(".png", drawing("ring", 3))[1].tobytes()
-    for i in range(batch.IN_PROCESS_BELOW + 40):
+    for i in range(embedding.IN_PROCESS_BELOW + 40):
         (folder / f"r{i:05d}.png").write_bytes(data)
     out = tmp_path / "many.csv"
     done = subprocess.run([sys.executable, "-m", "protoglyph", "label", str(folder), "--examples", str(examples),
                            "--out", str(out), "--jobs", "2", "--quiet"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     _, rows = read_csv(out)
-    assert len(rows) == batch.IN_PROCESS_BELOW + 40 and {r["label"] for r in rows} == {"ring"}
+    assert len(rows) == embedding.IN_PROCESS_BELOW + 40 and {r["label"] for r in rows} == {"ring"}
 
 
 # -- wording of progress and summary -------------------------------------------------------------
@@ -407,7 +407,7 @@ def test_decoder_messages_of_worker_processes_stay_off_stderr(examples: Path, tm
     folder = tmp_path / "many"
     folder.mkdir()
     data = cv2.imencode(".png", drawing("ring", 3))[1].tobytes()
-    count = batch.IN_PROCESS_BELOW + 40
+    count = embedding.IN_PROCESS_BELOW + 40
     for i in range(count):
         (folder / f"r{i:05d}.png").write_bytes(data)
     damaged = damaged_files(folder / "zz")  # listed last: in the workers' chunks

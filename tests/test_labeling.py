@@ -12,10 +12,10 @@ import cv2
 import numpy as np
 import pytest
 
-from protoglyph.core.batch_store import labeled_folders
 from protoglyph.core.encoder import EncoderSession
 from protoglyph.core.labeling import engines
 from protoglyph.core.labeling.run import ChunkDone, Started, Support, choose_threshold, label_folder, take_chunk
+from protoglyph.core.labeling.store import labeled_folders
 from protoglyph.core.shapes import draw_shape
 from protoglyph.core.starter import create_starter_project
 from protoglyph.core.workspace import Workspace

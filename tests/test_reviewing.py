@@ -9,12 +9,12 @@ import cv2
 import numpy as np
 import pytest
 
-from protoglyph.core.batch_store import read_batch
 from protoglyph.core.encoder import EncoderSession
 from protoglyph.core.labeling import engines, reviewing
+from protoglyph.core.labeling.results import BatchResults
 from protoglyph.core.labeling.run import ChunkDone, Started, Support, label_folder, take_chunk
 from protoglyph.core.labeling.states import Review, Status
-from protoglyph.core.review import BatchResults
+from protoglyph.core.labeling.store import read_batch
 from protoglyph.core.shapes import draw_shape
 from protoglyph.core.starter import create_starter_project
 from protoglyph.core.workspace import Workspace
@@ -48,7 +48,7 @@ def _class_id(workspace: Workspace, name: str) -> int:
 
 def _reread(workspace: Workspace, results: BatchResults, encoder: EncoderSession) -> BatchResults:
     """The folder as the project holds it now (a restart)."""
-    from protoglyph.core.batch import list_folder
+    from protoglyph.core.labeling.listing import list_folder
 
     folder = results.table.folder
     table = read_batch(workspace.project.path, folder, list_folder(folder), encoder.model_key, encoder.embedding_size)

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from protoglyph.core import unknown_share
-from protoglyph.core.batch_store import BatchTable
 from protoglyph.core.classifier import Calibration, OpenSetTerm
+from protoglyph.core.labeling.results import BatchResults
 from protoglyph.core.labeling.states import ItemState
-from protoglyph.core.review import BatchResults
+from protoglyph.core.labeling.store import BatchTable
 from protoglyph.core.threshold import OpenSetReference
 
 

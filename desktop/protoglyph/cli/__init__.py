@@ -58,7 +58,7 @@ def _image_formats() -> list[str]:
     import cv2
 
     from protoglyph.core.imagefile import decode_image
-    from protoglyph.core.review import distances_to
+    from protoglyph.core.labeling.results import distances_to
     from protoglyph.core.shapes import draw_shape
 
     glyph = draw_shape("cross", np.random.default_rng(2), size=64)

@@ -34,19 +34,20 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
-from protoglyph.core.batch import IN_PROCESS_BELOW, BatchError, FileEntry, default_jobs
-from protoglyph.core.batch_store import usable_threshold
 from protoglyph.core.classifier import Calibration, FewShotClassifier
 from protoglyph.core.encoder import EncoderSession, ModelError
 from protoglyph.core.export import ExportError
 from protoglyph.core.export.tables import write_csv
 from protoglyph.core.imagefile import ImageReadError, read_image
 from protoglyph.core.importing import plan_import
+from protoglyph.core.labeling.embedding import IN_PROCESS_BELOW, BatchError, default_jobs
 from protoglyph.core.labeling.engines import ENGINE_NAMES, Engine, EngineError, LocalWorkers, make_engine
+from protoglyph.core.labeling.listing import FileEntry
+from protoglyph.core.labeling.results import BatchResults, result_rows
 from protoglyph.core.labeling.run import ChunkDone, Started, Support, choose_threshold, label_folder, take_chunk
 from protoglyph.core.labeling.states import EXPORTED_STATUSES
+from protoglyph.core.labeling.store import usable_threshold
 from protoglyph.core.project import BUSY_LIMIT_S, Project, ProjectError
-from protoglyph.core.review import BatchResults, result_rows
 from protoglyph.core.workspace import Workspace
 
 

@@ -59,7 +59,7 @@ CREATE INDEX examples_by_class ON examples(class_id, position);
 CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
-# Schema 2: results of labeling folders (see batch_store.py). Class and example ids are plain
+# Schema 2: results of labeling folders (see labeling/store.py). Class and example ids are plain
 # integers, not foreign keys, so that undoing a class deletion brings its reviews back.
 _BATCH_SCHEMA = """
 CREATE TABLE batches (

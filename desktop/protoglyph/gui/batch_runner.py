@@ -18,12 +18,12 @@ import numpy as np
 from PySide6.QtCore import QObject, QThreadPool, QTimer, Signal
 from PySide6.QtWidgets import QMainWindow, QMessageBox
 
-from protoglyph.core.batch import BatchError, ChunkResult, default_jobs
 from protoglyph.core.encoder import EncoderSession
+from protoglyph.core.labeling.embedding import BatchError, ChunkResult, default_jobs
 from protoglyph.core.labeling.engines import LocalWorkers
+from protoglyph.core.labeling.results import BatchResults
 from protoglyph.core.labeling.run import ChunkDone, Started, Support, label_folder
 from protoglyph.core.project import Project
-from protoglyph.core.review import BatchResults
 from protoglyph.core.threshold import OpenSetReference
 from protoglyph.gui.batch_session import BatchSession
 from protoglyph.gui.controller import ProjectController

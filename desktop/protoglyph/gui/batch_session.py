@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
-from protoglyph.core.batch_store import BatchStore, BatchTable
 from protoglyph.core.labeling import reviewing
+from protoglyph.core.labeling.results import BatchResults
 from protoglyph.core.labeling.run import choose_threshold
 from protoglyph.core.labeling.states import ItemState, Review
-from protoglyph.core.review import BatchResults
+from protoglyph.core.labeling.store import BatchStore, BatchTable
 from protoglyph.gui.commands import Edit
 
 if TYPE_CHECKING:

@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 from protoglyph.core.export import ExportError
 from protoglyph.core.export import folders as ex
 from protoglyph.core.export.tables import write_csv, write_json
-from protoglyph.core.review import folder_export_items, result_rows
+from protoglyph.core.labeling.results import folder_export_items, result_rows
 from protoglyph.gui.batch_session import BatchSession
 from protoglyph.gui.jobs import Job
 

@@ -38,8 +38,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from protoglyph.core.batch_store import labeled_folders
 from protoglyph.core.labeling.states import Review
+from protoglyph.core.labeling.store import labeled_folders
 from protoglyph.core.preprocess import is_blank
 from protoglyph.core.starter import HINT_KEY
 from protoglyph.core.text import readable

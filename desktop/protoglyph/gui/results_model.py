@@ -17,8 +17,8 @@ import numpy as np
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QColor, QPixmap
 
+from protoglyph.core.labeling.results import SORTS
 from protoglyph.core.labeling.states import Status
-from protoglyph.core.review import SORTS
 from protoglyph.core.text import readable
 from protoglyph.gui.batch_session import BatchSession
 from protoglyph.gui.file_thumbnails import FileThumbnails

@@ -29,9 +29,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from protoglyph.core.batch_store import LabeledFolder
+from protoglyph.core.labeling.results import SORTS
 from protoglyph.core.labeling.states import Review, Status
-from protoglyph.core.review import SORTS
+from protoglyph.core.labeling.store import LabeledFolder
 from protoglyph.core.text import readable
 from protoglyph.gui.batch_session import BatchSession
 from protoglyph.gui.results_model import ResultsModel

@@ -1,12 +1,12 @@
 """Where a folder's files are read, preprocessed and embedded: the engines of ``label_folder``.
 
-Every engine takes ``(entry index, relative path)`` pairs and yields ``batch.ChunkResult``
+Every engine takes ``(entry index, relative path)`` pairs and yields ``embedding.ChunkResult``
 as chunks finish, in any order (each carries its entry indices), and runs the same
-``batch.embed_chunk`` on each chunk, so the same folder gives the same results on every engine.
+``embedding.embed_chunk`` on each chunk, so the same folder gives the same results on every engine.
 
 - :class:`InProcess`: this process, one chunk after another (small folders, tests).
 - :class:`LocalWorkers`: worker processes on this machine, one ``EncoderSession`` with one
-  thread each (the default; in this process below ``batch.IN_PROCESS_BELOW`` files).
+  thread each (the default; in this process below ``embedding.IN_PROCESS_BELOW`` files).
 - ``ray_engine.RayEngine``: Ray Data on this machine or a cluster (``protoglyph[ray]``).
 """
 
@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from protoglyph.core.batch import ChunkResult, default_jobs, embed_files
 from protoglyph.core.encoder import EncoderSession
 from protoglyph.core.imagefile import MAX_PIXELS
+from protoglyph.core.labeling.embedding import ChunkResult, default_jobs, embed_files
 
 #: The names ``protoglyph label --engine`` takes.
 ENGINE_NAMES = ("processes", "in-process", "ray")

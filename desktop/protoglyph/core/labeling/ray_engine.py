@@ -11,8 +11,8 @@ back; the project store is written on the driver alone.
 
 Ray Data's ``map_batches`` runs :class:`_Embedder`, a callable class, on an actor pool: each
 actor holds one ``EncoderSession`` with one intra-op thread (sessions are never pickled, each
-is made on its worker), and one batch is one chunk of ``batch.CHUNK`` files, the very chunks
-the local workers get, given to ``batch.embed_chunk``, the code every engine runs.
+is made on its worker), and one batch is one chunk of ``embedding.CHUNK`` files, the very chunks
+the local workers get, given to ``embedding.embed_chunk``, the code every engine runs.
 """
 
 from __future__ import annotations
@@ -28,9 +28,9 @@ from typing import Any
 
 import numpy as np
 
-from protoglyph.core.batch import CHUNK, WORKER_BATCH, BatchError, ChunkResult, default_jobs, embed_chunk
 from protoglyph.core.encoder import EncoderSession
 from protoglyph.core.imagefile import MAX_PIXELS
+from protoglyph.core.labeling.embedding import CHUNK, WORKER_BATCH, BatchError, ChunkResult, default_jobs, embed_chunk
 from protoglyph.core.labeling.engines import EngineError
 
 INSTALL = "pip install 'protoglyph[ray]'"

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
-from protoglyph.core.batch_store import BatchStore
 from protoglyph.core.imagefile import ImageReadError, read_image
+from protoglyph.core.labeling.results import BatchResults
 from protoglyph.core.labeling.states import ItemState, Review, Status
+from protoglyph.core.labeling.store import BatchStore
 from protoglyph.core.project import ExampleRecord
-from protoglyph.core.review import BatchResults
 from protoglyph.core.workspace import NewExample, Workspace
 
 #: What a review sets: ``(review code, person's class id, example id)`` per item.

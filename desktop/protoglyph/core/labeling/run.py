@@ -1,8 +1,8 @@
 """Labeling a folder: the one pipeline that the window, the command line and the benchmarks run.
 
 ``label_folder`` lists the folder, merges the listing with what the project already holds for
-it (``batch_store.read_batch``: unchanged files keep their embeddings and reviews), makes the
-:class:`~protoglyph.core.review.BatchResults` that rank every item against the classes, stores
+it (``store.read_batch``: unchanged files keep their embeddings and reviews), makes the
+:class:`~protoglyph.core.labeling.results.BatchResults` that rank every item against the classes, stores
 what the listing found unusable, and then has an engine (``engines``) embed the new and
 changed files, storing each chunk in the project as it arrives. It is a generator: first one
 :class:`Started` (the results, with the stored items already predicted), then one
@@ -19,13 +19,14 @@ from pathlib import Path
 
 import numpy as np
 
-from protoglyph.core.batch import ChunkResult, FileEntry, list_folder
-from protoglyph.core.batch_store import BatchStore, read_batch, usable_threshold
 from protoglyph.core.classifier import Calibration
 from protoglyph.core.encoder import EncoderSession
+from protoglyph.core.labeling.embedding import ChunkResult
 from protoglyph.core.labeling.engines import Engine, LocalWorkers
+from protoglyph.core.labeling.listing import FileEntry, list_folder
+from protoglyph.core.labeling.results import BatchResults
+from protoglyph.core.labeling.store import BatchStore, read_batch, usable_threshold
 from protoglyph.core.project import Project
-from protoglyph.core.review import BatchResults
 from protoglyph.core.threshold import OpenSetReference
 
 
@@ -76,7 +77,7 @@ def label_folder(folder: Path, session: EncoderSession, support: Support, *, pro
         skip: leave listed files out (the command's own output CSV).
         mark_shown: remember this folder as the one the project shows when opened next.
     Raises:
-        batch.BatchError: the batch as a whole cannot go on (what was stored before stays).
+        embedding.BatchError: the batch as a whole cannot go on (what was stored before stays).
         project.ProjectError: the project cannot be read or written.
     """
     entries = list_folder(folder)

@@ -1,4 +1,4 @@
-"""Labeling a folder, part 1: find its files, then read, preprocess and embed them.
+"""Labeling a folder, part 2: read, preprocess and embed its files.
 
 The work is spread over worker processes, one ``EncoderSession`` with one thread in each:
 decoding and preprocessing are plain Python/numpy/OpenCV work that one process cannot
@@ -21,7 +21,6 @@ import hashlib
 import multiprocessing
 import os
 import signal
-import stat
 import sys
 import threading
 from collections import deque
@@ -37,7 +36,6 @@ import numpy as np
 from protoglyph.core.encoder import EncoderSession
 from protoglyph.core.imagefile import (
     MAX_PIXELS,
-    NOT_REGULAR,
     OUT_OF_MEMORY,
     ImageReadError,
     address_space,
@@ -49,24 +47,12 @@ from protoglyph.core.imagefile import (
 CHUNK = 256
 #: Below this many files to do, work in this process (no worker start-up, about 0.5 s each).
 IN_PROCESS_BELOW = 1024
-#: Files that are never glyphs and would only clutter the error list.
-IGNORED_NAMES = frozenset({"thumbs.db", "desktop.ini"})
 BLANK = "blank: no glyph found in the image"
 OVERFLOW = "the encoder's embedding of this image is too large to store (float16)"
 
 
 class BatchError(RuntimeError):
     """The batch as a whole cannot go on (a worker process died, the folder vanished)."""
-
-
-@dataclass(frozen=True)
-class FileEntry:
-    """One file found below the labeled folder."""
-
-    path: str  # relative to the folder, '/'-separated
-    size: int
-    mtime_ns: int
-    problem: str | None = None  # found while listing (a link loop, a folder that can't be read)
 
 
 @dataclass
@@ -80,61 +66,6 @@ class ChunkResult:
     @property
     def count(self) -> int:
         return len(self.indices) + len(self.errors)
-
-
-def list_folder(folder: Path) -> list[FileEntry]:
-    """Every file below ``folder``, recursively, in path order (names sorted within each folder).
-
-    Links are followed; a link back into a folder already listed (a loop) and a folder that
-    cannot be read become entries with a ``problem`` instead of stopping the listing. Hidden
-    files and folders (a leading dot) are skipped. There is no final sort of the whole list:
-    that would hold the GIL for tens of milliseconds on 100,000 paths, and the window's
-    event loop with it.
-    """
-    root = Path(folder)
-    entries: list[FileEntry] = []
-    seen: set[tuple[int, int]] = set()
-    for above in [root.resolve(), *root.resolve().parents]:
-        try:
-            st = os.stat(above)
-        except OSError:
-            continue
-        seen.add((st.st_dev, st.st_ino))
-    stack = [("", iter(_children(root, "", entries)))]
-    while stack:
-        rel_dir, children = stack[-1]
-        child = next(children, None)
-        if child is None:
-            stack.pop()
-            continue
-        if child.name.startswith(".") or child.name.lower() in IGNORED_NAMES:
-            continue
-        rel = f"{rel_dir}/{child.name}" if rel_dir else child.name
-        try:
-            st = child.stat()  # follows links
-        except OSError as exc:
-            entries.append(FileEntry(rel, 0, 0, f"cannot be read ({exc.strerror})"))
-            continue
-        if stat.S_ISDIR(st.st_mode):
-            if (st.st_dev, st.st_ino) in seen:
-                entries.append(FileEntry(rel, 0, 0, "a link back into a folder already read (a loop); skipped"))
-            else:
-                seen.add((st.st_dev, st.st_ino))
-                stack.append((rel, iter(_children(Path(child.path), rel, entries))))
-        elif stat.S_ISREG(st.st_mode):
-            entries.append(FileEntry(rel, st.st_size, st.st_mtime_ns))
-        else:
-            entries.append(FileEntry(rel, 0, 0, NOT_REGULAR))  # a FIFO would block whoever opened it
-    return entries
-
-
-def _children(folder: Path, rel: str, entries: list[FileEntry]) -> list[os.DirEntry[str]]:
-    try:
-        with os.scandir(folder) as it:
-            return sorted(it, key=lambda e: e.name)
-    except OSError as exc:
-        entries.append(FileEntry(rel or ".", 0, 0, f"the folder cannot be read ({exc.strerror})"))
-        return []
 
 
 def embed_chunk(session: EncoderSession, folder: str, chunk: Sequence[tuple[int, str]],

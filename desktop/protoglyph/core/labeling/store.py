@@ -21,7 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from protoglyph.core.batch import ChunkResult, FileEntry
+from protoglyph.core.labeling.embedding import ChunkResult
+from protoglyph.core.labeling.listing import FileEntry
 from protoglyph.core.labeling.states import ItemState, Review
 from protoglyph.core.project import (
     Project,

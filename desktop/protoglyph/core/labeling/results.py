@@ -18,10 +18,10 @@ import cv2
 import numpy as np
 
 from protoglyph.core import unknown_share
-from protoglyph.core.batch_store import BatchTable
 from protoglyph.core.classifier import Calibration, nearest_probability, squared_distances
 from protoglyph.core.export.tables import ResultRow
 from protoglyph.core.labeling.states import ItemState, Review, Status
+from protoglyph.core.labeling.store import BatchTable
 from protoglyph.core.threshold import OpenSetReference, beyond
 
 #: Sort orders of the review list.
