@@ -124,7 +124,9 @@ def test_engine_names_and_their_mistakes(monkeypatch: pytest.MonkeyPatch) -> Non
 
     monkeypatch.setitem(sys.modules, "ray", None)
     with pytest.raises(engines.EngineError, match=r"pip install 'protoglyph\[ray\]'"):
-        ray_engine._ray()
+        ray_engine.ray_module()
+    with pytest.raises(engines.EngineError, match="needs Ray Data"):
+        engines.make_engine("ray")  # before any work: the command exits 2, nothing written
 
 
 def _label(folder: Path, out: Path, *options: str) -> subprocess.CompletedProcess[str]:

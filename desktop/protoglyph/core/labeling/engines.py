@@ -78,7 +78,8 @@ def make_engine(name: str, jobs: int | None = None, address: str | None = None) 
     if name == "in-process":
         return InProcess()
     if name == "ray":
-        from protoglyph.core.labeling.ray_engine import RayEngine
+        from protoglyph.core.labeling import ray_engine
 
-        return RayEngine(address=address, workers=jobs)
+        ray_engine.ray_module()  # not installed: say so now, before the folder is even listed
+        return ray_engine.RayEngine(address=address, workers=jobs)
     raise EngineError(f"no engine {name!r}; the engines are {', '.join(ENGINE_NAMES)}")

@@ -36,7 +36,8 @@ from protoglyph.core.labeling.engines import EngineError
 INSTALL = "pip install 'protoglyph[ray]'"
 
 
-def _ray() -> Any:
+def ray_module() -> Any:
+    """Ray, with Ray Data; :class:`EngineError` with what to install where it is missing."""
     try:
         import ray
         import ray.data  # Ray Data is the extra's, not core Ray's
@@ -109,7 +110,7 @@ class RayEngine:
               should_stop: Callable[[], bool] | None = None, max_pixels: int = MAX_PIXELS) -> Iterator[ChunkResult]:
         if not todo:
             return
-        ray = _ray()
+        ray = ray_module()
         stop = should_stop or (lambda: False)
         started_here = not ray.is_initialized()
         for name in ("ray", "ray.data"):  # Ray's notes on its own setup are not the person's business
