@@ -216,6 +216,23 @@ def test_undo_after_labeling_the_same_folder_again_reaches_the_shown_results(win
     assert second.table.review[i] == 0 and second.results.status()[i] != Status.CONFIRMED
 
 
+def test_undo_with_another_folder_shown_puts_the_review_back_in_the_project(window, qtbot,  # type: ignore[no-untyped-def]
+                                                                           tmp_path: Path) -> None:
+    """The undo step holds the folder's path, not the results once shown: with another folder
+    shown, Ctrl+Z takes the review back in the project, and the folder shows it undone."""
+    folder = glyph_folder(tmp_path / "a")
+    first = label(window, qtbot, folder)
+    first.review([first.table.paths.index("cross1.png")], "confirm")
+    other = label(window, qtbot, glyph_folder(tmp_path / "b"))
+    assert other.folder != folder
+    QTest.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert not other.table.review.any()  # the shown folder is untouched
+    again = label(window, qtbot, folder)
+    assert again.table.review[again.table.paths.index("cross1.png")] == 0
+    window.menu_actions.redo.trigger()  # Edit ▸ Redo reaches the folder shown again
+    assert again.table.review[again.table.paths.index("cross1.png")] == Status.CONFIRMED
+
+
 def test_ctrl_z_while_reviewing_undoes_the_review_not_a_hidden_stroke(window, qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     from tests.gui_helpers import draw_stroke
 

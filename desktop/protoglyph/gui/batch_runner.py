@@ -131,6 +131,7 @@ class BatchRunner(QObject):
         if self.session is not None:
             self.session.close()
             self.session = None
+        self.controller.shown_folder = None
 
     def _finished(self, _result: object) -> None:
         self._ended("")
@@ -154,6 +155,7 @@ class BatchRunner(QObject):
             self.session.close(successor=session)
         session.running = True
         self.session = session
+        self.controller.shown_folder = session
         self._started = time.perf_counter()
         self._done, self._total = 0, len(results.table.todo)
         self.status.update_progress(0, max(self._total, 1))

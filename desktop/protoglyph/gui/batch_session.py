@@ -44,7 +44,6 @@ class BatchSession(QObject):
         self.default_threshold: float | None = None
         self.teach = True
         self.running = False
-        self.successor: BatchSession | None = None
         controller.changed.connect(self.support_changed)
         self.support_changed()
 
@@ -59,21 +58,13 @@ class BatchSession(QObject):
         """Another folder (or project) is shown: let go of the embeddings (about 1 KB an item).
 
         ``successor`` is the new session when the same folder is labeled again: it takes over
-        the reviews made here since its results were read, and undo of this session's reviews
-        goes to it. Undo only touches reviews and examples, never the embeddings.
+        the reviews made here since its results were read. Undo only touches reviews and
+        examples, never the embeddings, and finds the folder by its path (``ReviewItems``).
         """
         self.controller.changed.disconnect(self.support_changed)
         if successor is not None and successor.store.folder == self.store.folder:
             successor.take_reviews(self)
-            self.successor = successor
         self.results.release()
-
-    def current(self) -> BatchSession:
-        """The session that now shows this folder (itself, or the one that labeled it again)."""
-        session = self
-        while session.successor is not None:
-            session = session.successor
-        return session
 
     def take_reviews(self, old: BatchSession) -> None:
         """Reviews of unchanged files as the old session has them (they may be newer than what
@@ -133,21 +124,29 @@ class BatchSession(QObject):
                                   self.teach)
         if change is None:
             return 0
-        self.controller._done(ReviewItems(self.controller, self, change))
+        self.controller._done(ReviewItems(self.controller, self.folder, change))
         return len(change.paths)
 
 
 class ReviewItems(Edit):
-    """Undo/redo of one review, and of the examples it taught or took away (a core ``ReviewChange``)."""
+    """Undo/redo of one review, and of the examples it taught or took away: plain values (the
+    folder's path and a core ``ReviewChange``), applied to the project, and to the results the
+    window shows if they are this folder's (another folder, or none, may be shown by then)."""
 
-    def __init__(self, controller: ProjectController, session: BatchSession, change: reviewing.ReviewChange) -> None:
+    def __init__(self, controller: ProjectController, folder: Path, change: reviewing.ReviewChange) -> None:
         super().__init__(controller, change.text)
-        self.session, self.change = session, change
+        self.folder, self.change = folder, change
+
+    def _target(self) -> tuple[BatchStore, BatchResults | None]:
+        shown = self.c.shown_folder
+        if isinstance(shown, BatchSession) and shown.folder == self.folder:
+            return shown.store, shown.results
+        return BatchStore(self.c.workspace.project, self.folder), None
 
     def apply(self) -> None:
-        shown = self.session.current()
-        reviewing.apply_change(self.c.workspace, shown.store, shown.results, self.change)
+        store, results = self._target()
+        reviewing.apply_change(self.c.workspace, store, results, self.change)
 
     def revert(self) -> None:
-        shown = self.session.current()
-        reviewing.apply_change(self.c.workspace, shown.store, shown.results, self.change, undo=True)
+        store, results = self._target()
+        reviewing.apply_change(self.c.workspace, store, results, self.change, undo=True)

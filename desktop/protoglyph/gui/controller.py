@@ -7,6 +7,7 @@ project file), then an undo command recording it is pushed and the models are re
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal
@@ -38,6 +39,9 @@ class ProjectController(QObject):
         self.examples_model = ExampleListModel(self.thumbnails)
         self._current = -1
         self._rows: dict[int, ClassRow] = {}
+        #: The labeled folder's results the window shows now (``BatchSession``), if any: where
+        #: an undo of a review puts the reviews back in memory beside the project.
+        self.shown_folder: Any = None
         self.refresh()
 
     # -- which project, which class ----------------------------------------------------
