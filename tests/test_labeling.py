@@ -115,6 +115,10 @@ def test_engine_names_and_their_mistakes(monkeypatch: pytest.MonkeyPatch) -> Non
     assert isinstance(engines.make_engine("processes", 3), engines.LocalWorkers)
     assert engines.make_engine("processes", 3).description == "3 worker processes"
     assert isinstance(engines.make_engine("in-process"), engines.InProcess)
+    from protoglyph.core.labeling.ray_engine import RayEngine
+
+    assert RayEngine().description == "Ray on this machine, a worker per CPU"
+    assert RayEngine("10.0.0.1:6379", 1).description == "the Ray cluster at 10.0.0.1:6379, 1 worker"
     with pytest.raises(engines.EngineError, match="no engine 'spark'"):
         engines.make_engine("spark")
     with pytest.raises(engines.EngineError, match="ray engine only"):

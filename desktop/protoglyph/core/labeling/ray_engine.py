@@ -104,7 +104,9 @@ class RayEngine:
     @property
     def description(self) -> str:
         where = f"the Ray cluster at {self.address}" if self.address else "Ray on this machine"
-        return f"{where}, {self.workers or 'one per CPU'} worker{'s' if self.workers != 1 else ''}"
+        if self.workers is None:
+            return f"{where}, a worker per CPU"
+        return f"{where}, {self.workers:,} worker{'s' if self.workers != 1 else ''}"
 
     def embed(self, folder: Path, todo: Sequence[tuple[int, str]], session: EncoderSession,
               should_stop: Callable[[], bool] | None = None, max_pixels: int = MAX_PIXELS) -> Iterator[ChunkResult]:
