@@ -497,3 +497,17 @@ def test_folder_export_items_follow_the_statuses() -> None:
     assert {p.name for p, _ in reviewed} <= {results.table.paths[i].rsplit("/", 1)[-1] for i in
                                               np.flatnonzero(results.reviews() != 0)}
     assert len(folder_export_items(results, {})) == 0  # no class names: nothing to place
+
+
+def test_an_items_distances_do_not_depend_on_how_items_are_grouped() -> None:
+    """Stored items are compared in big blocks, new ones a chunk at a time: the same item must
+    get the same numbers either way (in float32 the product's last bits depend on the block,
+    and a resumed run's CSV differed from a fresh one's in the 4th decimal on 19 of 20,000 rows)."""
+    rng = np.random.default_rng(0)
+    items = rng.normal(size=(9000, 256)).astype(np.float16)
+    prototypes = rng.normal(size=(20, 256)).astype(np.float32)
+    whole = results_module.distances_to(items, prototypes)
+    chunked = np.concatenate([results_module.distances_to(items[i : i + 256], prototypes)
+                              for i in range(0, len(items), 256)])
+    one_by_one = np.concatenate([results_module.distances_to(items[i : i + 1], prototypes) for i in range(300)])
+    assert np.array_equal(whole, chunked) and np.array_equal(whole[:300], one_by_one)

@@ -19,7 +19,7 @@ import dataclasses
 import math
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -27,7 +27,7 @@ from protoglyph.core.threshold import OpenSetReference, ThresholdRule, reference
 
 
 def squared_distances(queries: np.ndarray, prototypes: np.ndarray,
-                      prototype_norms: np.ndarray | None = None) -> np.ndarray:
+                      prototype_norms: np.ndarray | None = None, exact: bool = False) -> np.ndarray:
     """Squared Euclidean distances: the one formula of the canvas, folders and evaluation.
 
     Args:
@@ -35,14 +35,19 @@ def squared_distances(queries: np.ndarray, prototypes: np.ndarray,
         prototypes: ``(n_classes, D)`` ``float32``.
         prototype_norms: ``(n_classes,)`` their squared norms, when the caller keeps them (a
             folder's items are compared block by block with the same prototypes).
+        exact: compute in float64: a row's distances then come out the same (as float32) however
+            the rows are grouped. In float32 the matrix product's last bits depend on the block a
+            row is in, and a folder's stored items (compared in big blocks) and new ones (a chunk
+            at a time) showed confidences one unit apart in the 4th decimal on 19 of 20,000 rows.
     Returns:
         ``(n_query, n_classes)`` ``float32``, never negative.
     """
-    q = np.asarray(queries, dtype=np.float32)
-    p = np.asarray(prototypes, dtype=np.float32)
-    p_sq = (p * p).sum(1) if prototype_norms is None else prototype_norms
+    kind: type[np.floating[Any]] = np.float64 if exact else np.float32
+    q: np.ndarray = np.asarray(queries, dtype=kind)
+    p: np.ndarray = np.asarray(prototypes, dtype=kind)
+    p_sq: np.ndarray = (p * p).sum(1) if prototype_norms is None else np.asarray(prototype_norms, dtype=kind)
     d = (q * q).sum(1)[:, None] - 2.0 * (q @ p.T) + p_sq[None, :]
-    out: np.ndarray = np.maximum(d, 0.0)
+    out: np.ndarray = np.maximum(d, 0.0).astype(np.float32, copy=False)
     return out
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -27,6 +28,8 @@ from protoglyph.core.threshold import OpenSetReference, beyond
 #: Sort orders of the review list.
 SORTS = ("least certain first", "most certain first", "file name", "class")
 _ROWS = 8192  # items per block when computing distances (bounds the float32 scratch memory)
+# float16 in, float32 out; OpenCV's stubs type this overload differently from one release to the next
+_cv_multiply: Any = cv2.multiply
 #: While a folder is labeled: estimate its share of unknowns again once the items grew by this
 #: share, and show every item at a new estimate once it moved by this much in log-odds.
 SHARE_GROWTH = 0.05
@@ -41,13 +44,14 @@ def distances_to(embeddings: np.ndarray, prototypes: np.ndarray) -> np.ndarray:
     window's peak memory by 25 MB when labeling 100,000 images).
     """
     out = np.empty((len(embeddings), len(prototypes)), np.float32)
-    p = np.ascontiguousarray(prototypes, np.float32)
+    p = np.ascontiguousarray(prototypes, np.float64)
     p_sq = (p * p).sum(1)
     for start in range(0, len(embeddings), _ROWS):
         block = embeddings[start : start + _ROWS]
         # OpenCV converts float16 several times faster than numpy does.
-        q = np.asarray(cv2.multiply(block, 1.0, dtype=cv2.CV_32F)).reshape(block.shape)  # type: ignore[call-overload]
-        out[start : start + len(block)] = squared_distances(q, p, p_sq)
+        q = np.asarray(_cv_multiply(block, 1.0, dtype=cv2.CV_32F)).reshape(block.shape)
+        # exact: the same numbers for an item whether it came from the project or from a chunk
+        out[start : start + len(block)] = squared_distances(q, p, p_sq, exact=True)
     return out
 
 
