@@ -452,3 +452,16 @@ def test_the_filter_lets_every_other_message_through(tmp_path: Path) -> None:
                  "no newline at the end", "after", "libpng warning: after the filter, shown"):
         assert line in err, err
     assert err.index("no newline at the end") < err.index("after\n")
+
+
+def test_the_csv_written_inside_the_folder_is_not_labeled_by_the_next_run(
+        examples: Path, scans: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = scans / "labels.csv"
+    assert label(scans, "--examples", examples, "--out", out) == 0
+    first = read_csv(out)[1]
+    (scans / "same size.csv").write_bytes(b"x" * out.stat().st_size)  # another file of the CSV's size
+    (scans / "alias.csv").hardlink_to(out)  # the CSV under another name: the same file
+    assert label(scans, "--examples", examples, "--out", out) == 0
+    paths = [r["path"] for r in read_csv(out)[1]]
+    assert "labels.csv" not in paths and "alias.csv" not in paths
+    assert "same size.csv" in paths and len(paths) == len(first) + 1
