@@ -198,6 +198,24 @@ def test_a_file_that_becomes_a_fifo_after_any_check_is_still_refused(tmp_path: P
     assert refusal_within(5, fifo) == NOT_REGULAR
 
 
+def test_short_reads_still_give_the_whole_file_and_growth_is_seen(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Plain ``os.read`` may return fewer bytes than asked (a network share, a signal): it is read on."""
+    data = bytes(range(256)) * 40
+    path = tmp_path / "glyph.bin"
+    path.write_bytes(data)
+    real = os.read
+    monkeypatch.setattr(imagefile.os, "read", lambda fd, n: real(fd, min(n, 7)))
+    assert imagefile.read_file(path) == data
+    assert imagefile.read_file(path, head=100) == data[:100]
+    # a file that grew after it was measured is read to its new end, and judged by that size
+    real_fstat = os.fstat
+    monkeypatch.setattr(imagefile.os, "fstat", lambda fd: os.stat_result((*real_fstat(fd)[:6], 10, *real_fstat(fd)[7:])))
+    assert imagefile.read_file(path) == data
+    with pytest.raises(ImageReadError, match="too large"):
+        imagefile.read_file(path, max_bytes=1000)
+
+
 def to_gray_before(image: np.ndarray) -> np.ndarray:
     """``to_gray`` as it was before it worked in stripes and lookups: the reference it must equal exactly."""
     img = image

@@ -71,36 +71,51 @@ def read_file(path: Path | str, max_bytes: int = MAX_FILE_BYTES, *, head: int | 
     Raises:
         ImageReadError: not a regular file, missing, no permission, larger than ``max_bytes``.
     """
-    p = Path(path)
     try:
         # Looked at before opening too: opening a FIFO, even without blocking, would release a
         # writer waiting on it, which then dies of SIGPIPE when we close it unread.
-        if not stat.S_ISREG(os.stat(p).st_mode):
-            raise ImageReadError(p, "not a file" if p.is_dir() else NOT_REGULAR)
-        fd = os.open(p, _OPEN_FLAGS)
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise ImageReadError(path, "not a file" if os.path.isdir(path) else NOT_REGULAR)
+        fd = os.open(path, _OPEN_FLAGS)
     except OSError as exc:
-        raise _open_error(p, exc) from exc
+        raise _open_error(Path(path), exc) from exc
     try:
-        with open(fd, "rb") as f:  # owns fd from here on, and closes it
-            st = os.fstat(fd)
-            if stat.S_ISDIR(st.st_mode):
-                raise ImageReadError(p, "not a file")
-            if not stat.S_ISREG(st.st_mode):
-                raise ImageReadError(p, NOT_REGULAR)
-            if head is not None:
-                return f.read(head)
-            if st.st_size > max_bytes:
-                raise ImageReadError(p, f"the file is too large ({st.st_size / 2**20:.0f} MB)")
-            data = f.read(st.st_size + 1)  # one more byte: did it grow since fstat?
-            if len(data) > st.st_size:
-                data += f.read(max_bytes + 1 - len(data))
-            if len(data) > max_bytes:
-                raise ImageReadError(p, f"the file is too large (over {max_bytes / 2**20:.0f} MB)")
-            return data
-    except ImageReadError:
-        raise
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise ImageReadError(path, "not a file")
+        if not stat.S_ISREG(st.st_mode):
+            raise ImageReadError(path, NOT_REGULAR)
+        if head is not None:
+            return _read(fd, head)
+        if st.st_size > max_bytes:
+            raise ImageReadError(path, f"the file is too large ({st.st_size / 2**20:.0f} MB)")
+        data = _read(fd, st.st_size + 1)  # one more byte: did it grow since fstat?
+        if len(data) > st.st_size:
+            data += _read(fd, max_bytes + 1 - len(data))
+        if len(data) > max_bytes:
+            raise ImageReadError(path, f"the file is too large (over {max_bytes / 2**20:.0f} MB)")
+        return data
     except OSError as exc:
-        raise _open_error(p, exc) from exc
+        raise _open_error(Path(path), exc) from exc
+    finally:
+        os.close(fd)
+
+
+def _read(fd: int, count: int) -> bytes:
+    """Up to ``count`` bytes from ``fd``: fewer only at the end of the file. Plain ``os.read``
+    calls, without a buffered file object (a tenth of the time for a small glyph)."""
+    data = os.read(fd, count)
+    if len(data) in (0, count):
+        return data
+    parts = [data]
+    got = len(data)
+    while got < count:
+        more = os.read(fd, count - got)
+        if not more:
+            break
+        parts.append(more)
+        got += len(more)
+    return b"".join(parts)
 
 
 def _open_error(path: Path, exc: OSError) -> ImageReadError:
@@ -362,8 +377,7 @@ def read_image(path: Path | str, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     Raises:
         ImageReadError: with the reason, for anything that is not a usable image.
     """
-    p = Path(path)
-    return decode_image(read_file(p), p, max_pixels)
+    return decode_image(read_file(path), path, max_pixels)
 
 
 def limit_memory(max_bytes: int) -> bool:

@@ -56,6 +56,7 @@ model's own mean/std normalisation.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 
@@ -158,19 +159,31 @@ def ink_mask(image: np.ndarray) -> np.ndarray:
         return ink_map(arr) > 0.5
     arr = np.ascontiguousarray(arr)
     darkest, brightest = cv2.minMaxLoc(arr)[:2]
-    lo, hi = float(_GREY_LEVELS[int(darkest)]), float(_GREY_LEVELS[int(brightest)])
-    if hi - lo < MIN_CONTRAST:
-        return np.zeros(arr.shape, dtype=bool)
     border = np.sort(np.concatenate([arr[0], arr[-1], arr[1:-1, 0], arr[1:-1, -1]]))
     k = len(border)
-    background = float(_GREY_LEVELS[border[(k - 1) // 2 : k // 2 + 1]].mean())  # np.median's own arithmetic
+    middle = tuple(int(v) for v in border[(k - 1) // 2 : k // 2 + 1])  # what np.median averages
+    table = _ink_table(int(darkest), int(brightest), middle)
+    if table is None:
+        return np.zeros(arr.shape, dtype=bool)
+    return cv2.LUT(arr, table).view(bool)
+
+
+@functools.lru_cache(maxsize=4096)
+def _ink_table(darkest: int, brightest: int, middle: tuple[int, ...]) -> np.ndarray | None:
+    """:func:`ink_map`'s rule on every grey level, ``> 0.5``, as a ``uint8`` table (``None``: too
+    flat to hold ink). The same few tables serve a whole folder of similar images."""
+    lo, hi = float(_GREY_LEVELS[darkest]), float(_GREY_LEVELS[brightest])
+    if hi - lo < MIN_CONTRAST:
+        return None
+    background = float(_GREY_LEVELS[list(middle)].mean())  # np.median's own arithmetic
     levels = _GREY_LEVELS
     if background >= (lo + hi) / 2:
         ink = (background - levels) / max(background - lo, 1e-6)
     else:
         ink = (levels - background) / max(hi - background, 1e-6)
-    table = (np.clip(ink, 0.0, 1.0).astype(np.float32) > 0.5).astype(np.uint8)
-    return cv2.LUT(arr, table).view(bool)
+    table: np.ndarray = (np.clip(ink, 0.0, 1.0).astype(np.float32) > 0.5).astype(np.uint8)
+    table.setflags(write=False)
+    return table
 
 
 def working_mask(ink: np.ndarray, min_pen_widths: float = MIN_PEN_WIDTHS) -> np.ndarray:
@@ -200,8 +213,13 @@ def frame(mask: np.ndarray, min_pen_widths: float = MIN_PEN_WIDTHS) -> np.ndarra
     # stroke of width w, and hardly moved by blobs where strokes cross.
     inside = cv2.distanceTransform(cv2.copyMakeBorder(crop, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0),
                                    cv2.DIST_L2, 3)
-    pen_width = max(1.0, 4.0 * float(inside[inside > 0].mean()) - 2.0)
-    scale = GLYPH_BOX / max(h, w, min_pen_widths * pen_width)
+    # The mean is at most the largest distance: where even that cannot make the mark count as
+    # bigger than it is, the mean is not needed (most glyphs; the scale is the same either way).
+    if min_pen_widths * max(1.0, 4.0 * cv2.minMaxLoc(inside)[1] - 2.0) * (1 + 1e-5) < max(h, w):  # float32 slack
+        scale = GLYPH_BOX / max(h, w)
+    else:
+        pen_width = max(1.0, 4.0 * float(inside[inside > 0].mean()) - 2.0)
+        scale = GLYPH_BOX / max(h, w, min_pen_widths * pen_width)
     nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
     area = crop.astype(np.float32)
     if scale < 1.0:
@@ -285,31 +303,35 @@ def _thin_group(masks: np.ndarray) -> np.ndarray:
     return padded[:, 1:-1, 1:-1].astype(bool)
 
 
-def _pen_rings(radius: float) -> list[tuple[np.ndarray, np.float32]]:
-    """The round pen as rings of grid offsets: a kernel per distance it reaches, with its ink.
+def _pen_levels(radius: float) -> tuple[list[np.ndarray], np.ndarray]:
+    """The round pen as nested kernels and the ink of each level.
 
     On the pixel grid the distance from a pixel to the nearest skeleton pixel is the square
     root of an integer, so ``clip(radius + 0.5 - d, 0, 1)`` (:func:`render` of
-    :func:`stroke_distance`) takes one value per such integer: the pixels at that distance
-    are the skeleton dilated by that ring. Values are float32 arithmetic on float32 distances,
-    as in :func:`render`. Farthest first, so that nearer rings overwrite them.
+    :func:`stroke_distance`) takes a few values only. Kernel ``k`` holds the offsets whose ink
+    is at least the ``k``-th largest value; a pixel reached by ``m`` of the dilations takes
+    ``values[m]``. Values are float32 arithmetic on float32 distances, as in :func:`render`.
+
+    Returns:
+        the kernels, most ink first, and ``values``: ``(256,)`` ``float32`` (0 beyond the pen).
     """
     reach = math.ceil(radius + 0.5)
-    squared = sorted({dr * dr + dc * dc for dr in range(-reach, reach + 1) for dc in range(-reach, reach + 1)})
-    rings = []
-    for d2 in reversed(squared):
-        value = np.clip(np.float32(radius + 0.5) - np.float32(math.sqrt(d2)), 0.0, 1.0).astype(np.float32)
-        if value <= 0:
-            continue
+    offsets = [(dr, dc) for dr in range(-reach, reach + 1) for dc in range(-reach, reach + 1)]
+    ink = {o: float(np.clip(np.float32(radius + 0.5) - np.float32(math.sqrt(o[0] ** 2 + o[1] ** 2)), 0.0, 1.0))
+           for o in offsets}
+    levels = sorted({v for v in ink.values() if v > 0}, reverse=True)
+    kernels = []
+    for level in levels:
         kernel = np.zeros((2 * reach + 1, 2 * reach + 1), np.uint8)
-        for dr in range(-reach, reach + 1):
-            for dc in range(-reach, reach + 1):
-                kernel[dr + reach, dc + reach] = dr * dr + dc * dc == d2
-        rings.append((kernel, np.float32(value)))
-    return rings
+        for (dr, dc), v in ink.items():
+            kernel[dr + reach, dc + reach] = v >= level
+        kernels.append(kernel)
+    values = np.zeros(256, np.float32)
+    values[1 : len(levels) + 1] = levels[::-1]  # reached by m kernels: the m-th smallest level
+    return kernels, values
 
 
-_PEN = _pen_rings(PEN_RADIUS)
+_PEN_KERNELS, _PEN_VALUES = _pen_levels(PEN_RADIUS)
 
 
 def draw(skeletons: np.ndarray, masks: np.ndarray, version: str, size: int = INPUT_SIZE) -> np.ndarray:
@@ -317,10 +339,10 @@ def draw(skeletons: np.ndarray, masks: np.ndarray, version: str, size: int = INP
 
     Gives exactly what drawing each image's :func:`glyph_maps` with no jitter gives (the
     skeleton's pen from :func:`stroke_distance`, the ink ``clip(signed + 0.5, 0, 1)``, which is
-    the mask itself), without computing a distance transform: the pen is a few dilations,
-    the shrink to ``size`` one area resize of the stacked batch. A glyph lies at least
-    ``(WORK_SIZE - GLYPH_BOX) / 2`` pixels from the edge of its square, farther than the pen
-    reaches, so stacked squares never ink each other.
+    the mask itself), without computing a distance transform: the pen is a few dilations and
+    a lookup, the shrink to ``size`` one area resize per channel of the stacked batch. A glyph
+    lies at least ``(WORK_SIZE - GLYPH_BOX) / 2`` pixels from the edge of its square, farther
+    than the pen reaches, so stacked squares never ink each other.
 
     Args:
         skeletons, masks: ``(N, WORK_SIZE, WORK_SIZE)`` ``bool`` (:func:`thin` of :func:`frame`).
@@ -331,28 +353,29 @@ def draw(skeletons: np.ndarray, masks: np.ndarray, version: str, size: int = INP
     if WORK_SIZE % size:
         raise ValueError(f"input size {size} must divide the working size {WORK_SIZE}")
     n = len(masks)
-    out = np.zeros((n, len(names), WORK_SIZE, WORK_SIZE), dtype=np.float32)
     if n == 0:
-        return out[:, :, :size, :size].copy()
+        return np.zeros((0, len(names), size, size), dtype=np.float32)
     tall = (WORK_SIZE * n, WORK_SIZE)
-    pen = np.zeros(tall, dtype=np.float32)
+    drawn: dict[str, np.ndarray] = {}
     if {"skeleton", "pen-ink"} & set(names):
         stacked = np.ascontiguousarray(skeletons, dtype=bool).view(np.uint8).reshape(tall)
-        for kernel, value in _PEN:
-            pen[cv2.dilate(stacked, kernel).view(bool)] = value
-    ink = np.ascontiguousarray(masks, dtype=bool).reshape(tall).astype(np.float32)
-    for c, name in enumerate(names):
-        layer = {"skeleton": pen, "ink": ink}.get(name)
-        if layer is None:  # pen-ink: never thinner than the pen
-            layer = np.maximum(pen, ink)
-        out[:, c] = layer.reshape(n, WORK_SIZE, WORK_SIZE)
-    if size == WORK_SIZE:
-        return out
-    # WORK_SIZE / size pixels square to one: INTER_AREA of the stacked squares averages each
-    # block within its own square, exactly as resizing each square alone does.
-    rows = n * len(names)
-    small = cv2.resize(out.reshape(rows * WORK_SIZE, WORK_SIZE), (size, rows * size), interpolation=cv2.INTER_AREA)
-    return small.reshape(n, len(names), size, size)
+        reached = cv2.dilate(stacked, _PEN_KERNELS[0])
+        for kernel in _PEN_KERNELS[1:]:
+            reached = cv2.add(reached, cv2.dilate(stacked, kernel))
+        drawn["skeleton"] = np.asarray(cv2.LUT(reached, _PEN_VALUES))
+    if {"ink", "pen-ink"} & set(names):
+        drawn["ink"] = np.ascontiguousarray(masks, dtype=bool).view(np.uint8).reshape(tall).astype(np.float32)
+    if "pen-ink" in names:  # never thinner than the pen
+        drawn["pen-ink"] = np.asarray(cv2.max(drawn["skeleton"], drawn["ink"]))
+    layers = []
+    for name in names:
+        layer = drawn[name]
+        if size != WORK_SIZE:
+            # WORK_SIZE / size pixels square to one: INTER_AREA of the stacked squares averages
+            # each block within its own square, exactly as resizing each square alone does.
+            layer = np.asarray(cv2.resize(layer, (size, n * size), interpolation=cv2.INTER_AREA))
+        layers.append(layer.reshape(n, size, size))
+    return np.stack(layers, axis=1)
 
 
 def stroke_distance(skeleton: np.ndarray) -> np.ndarray:
