@@ -292,9 +292,8 @@ def many_items(n: int, dim: int = 8) -> SimpleNamespace:
     results = BatchResults(table, 1.0)
     names = [LONG, "Ring", "Cross", "Bengali ক খ গ ঘ ঙ", "Star"]
     results.set_prototypes(list(range(5)), rng.normal(size=(5, dim)).astype(np.float32))
-    classes = [SimpleNamespace(id=k, name=name, color="#e6194b") for k, name in enumerate(names)]
     return SimpleNamespace(results=results, table=table, path=lambda i: table.folder / table.paths[i],
-                           controller=SimpleNamespace(workspace=SimpleNamespace(classes=lambda: classes)))
+                           class_names=lambda: {k: (name, "#e6194b") for k, name in enumerate(names)})
 
 
 @pytest.fixture

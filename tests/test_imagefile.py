@@ -210,7 +210,8 @@ def test_short_reads_still_give_the_whole_file_and_growth_is_seen(tmp_path: Path
     assert imagefile.read_file(path, head=100) == data[:100]
     # a file that grew after it was measured is read to its new end, and judged by that size
     real_fstat = os.fstat
-    monkeypatch.setattr(imagefile.os, "fstat", lambda fd: os.stat_result((*real_fstat(fd)[:6], 10, *real_fstat(fd)[7:])))
+    monkeypatch.setattr(imagefile.os, "fstat",
+                        lambda fd: os.stat_result((*real_fstat(fd)[:6], 10, *real_fstat(fd)[7:])))  # st_size 10
     assert imagefile.read_file(path) == data
     with pytest.raises(ImageReadError, match="too large"):
         imagefile.read_file(path, max_bytes=1000)

@@ -54,6 +54,10 @@ class BatchSession(QObject):
     def path(self, index: int) -> Path:
         return self.folder / self.table.paths[index]
 
+    def class_names(self) -> dict[int, tuple[str, str]]:
+        """``{class id: (name, colour)}`` of the project's classes, as the grid labels items."""
+        return {c.id: (c.name, c.color) for c in self.controller.workspace.classes()}
+
     def close(self, successor: BatchSession | None = None) -> None:
         """Another folder (or project) is shown: let go of the embeddings (512 bytes an item with encoder 2).
 

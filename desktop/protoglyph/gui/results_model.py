@@ -109,8 +109,7 @@ class ResultsModel(QAbstractListModel):
             self._order = r.order(self.sort_by, self.label_filter, self.status_filter)
             self._row_of = np.full(len(r), -1, np.int64)
             self._row_of[self._order] = np.arange(len(self._order))
-            ws = s.controller.workspace
-            self._names = {c.id: (c.name, c.color) for c in ws.classes()}
+            self._names = s.class_names()
         self.endResetModel()
 
     def item(self, row: int) -> int:

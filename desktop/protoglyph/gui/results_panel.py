@@ -224,7 +224,7 @@ class ResultsPanel(QWidget):
     def _fill_classes(self) -> None:
         assert self.session is not None
         wanted = [("All classes", None), ("Unknown", -1)] + [
-            (c.name, c.id) for c in self.session.controller.workspace.classes()]
+            (name, class_id) for class_id, (name, _) in self.session.class_names().items()]
         have = [(self.classes.itemText(i), self.classes.itemData(i)) for i in range(self.classes.count())]
         if wanted != have:
             keep = self.classes.currentData()

@@ -260,7 +260,8 @@ class BatchResults:
 
         ``least certain first`` is the review queue: items still to review (predicted or
         unknown by the threshold), least confident first; then reviewed ones; errors last.
-        ``label`` keeps items labeled with that class id (-1: unknown); ``statuses`` keeps those.
+        ``label`` keeps items labeled with that class id (-1: the unknown ones, not errors);
+        ``statuses`` keeps those.
         """
         status = self.status()
         keep = status != Status.WAITING
@@ -268,6 +269,8 @@ class BatchResults:
             keep &= np.isin(status, list(statuses))
         if label is not None:
             keep &= self.labels() == label
+            if label < 0:  # "unknown": not the files that could not be read, which have no label either
+                keep &= status == Status.UNKNOWN
         idx = np.flatnonzero(keep)
         conf = self.confidence[idx]
         open_ = (self.reviews()[idx] == Review.NONE).astype(np.int8)
