@@ -264,3 +264,16 @@ def test_the_id_of_a_deleted_class_is_never_given_to_a_new_one(tmp_path: Path) -
     assert {c.id for c in p.classes()} >= {last.id, last.id + 1}
     assert p.add_class("Newer", "#654321").id == last.id + 2
     p.close()
+
+
+def test_the_labeling_store_owns_its_tables_and_a_new_file_has_them(tmp_path: Path) -> None:
+    from protoglyph.core.labeling import store
+
+    Project.create(tmp_path / "new.protoglyph").close()
+    made, declared = sqlite3.connect(tmp_path / "new.protoglyph"), sqlite3.connect(":memory:")
+    declared.executescript(store.SCHEMA)
+    for table in ("batches", "batch_items"):
+        columns = f"PRAGMA table_info({table})"
+        assert list(made.execute(columns)) == list(declared.execute(columns))
+    made.close()
+    assert "batch_items" not in project._SCHEMA and set(store.MIGRATIONS) <= set(project.MIGRATIONS)

@@ -162,3 +162,22 @@ def test_font_validation_embeds_only_the_items_its_episodes_use() -> None:
         truth = np.repeat(np.arange(len(support)), len(query) // len(support))
         expected.append(episode_accuracy(list(everything[support][:, None, :]), everything[query], truth))
     assert score == pytest.approx(float(np.mean(expected)), abs=1e-9)
+
+
+def test_quantised_copies_keep_the_metadata_and_nearly_the_embeddings(tiny_model: Path, tmp_path: Path) -> None:
+    from models import quantize
+
+    session = EncoderSession(tiny_model, threads=1)
+    images = [synthetic_character(name, v, k) for name in ("ring", "star", "cross") for v in range(2) for k in (1, 2)]
+    inputs = session.preprocess(images)
+    calibration = ((inputs - session.info.norm_mean) / session.info.norm_std).astype(np.float32)
+    paths = quantize.make_variants(tiny_model, tmp_path, calibration)
+    assert set(paths) == set(quantize.VARIANTS) and paths["float32"] == tiny_model
+    expected = session.embed_inputs(inputs)
+    for name in ("int8-dynamic", "int8-static", "float16"):
+        copy = EncoderSession(paths[name], threads=1)
+        assert copy.info == session.info, name  # the app reads everything it needs from the metadata
+        got = copy.embed_inputs(inputs)
+        moved = np.linalg.norm(got - expected, axis=1) / np.linalg.norm(expected, axis=1)
+        assert moved.max() < (0.01 if name == "float16" else 0.2), (name, moved.max())
+        assert quantize.speed(paths[name], inputs, 1, 4, runs=1) > 0

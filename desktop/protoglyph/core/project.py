@@ -59,43 +59,33 @@ CREATE INDEX examples_by_class ON examples(class_id, position);
 CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
-# Schema 2: results of labeling folders (see labeling/store.py). Class and example ids are plain
-# integers, not foreign keys, so that undoing a class deletion brings its reviews back.
-_BATCH_SCHEMA = """
-CREATE TABLE batches (
-    id INTEGER PRIMARY KEY,
-    folder TEXT NOT NULL UNIQUE,  -- absolute path of the labeled folder
-    created TEXT NOT NULL,
-    threshold REAL                -- the person's "none of these" distance (NULL: the default)
-);
-CREATE TABLE batch_items (
-    id INTEGER PRIMARY KEY,
-    batch_id INTEGER NOT NULL REFERENCES batches(id) ON DELETE CASCADE,
-    path TEXT NOT NULL,           -- relative to the folder, '/'-separated
-    size INTEGER NOT NULL,        -- with mtime_ns: a changed file is labeled again
-    mtime_ns INTEGER NOT NULL,
-    embedding BLOB,               -- float16, NULL when the file could not be used
-    embedding_model TEXT,
-    error TEXT,                   -- why the file could not be used
-    review TEXT,                  -- NULL, 'confirmed', 'corrected' or 'unknown' (set by a person)
-    class_id INTEGER,             -- the person's label
-    example_id INTEGER,           -- the example this item taught, if any
-    embedding_crc INTEGER,        -- CRC-32 of the embedding, checked on every read
-    UNIQUE (batch_id, path)
-);
-"""
-
-#: ``MIGRATIONS[v]`` upgrades a version-``v`` file to ``v + 1`` inside one transaction.
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {}
+#: The project's own steps: ``_OWN_MIGRATIONS[v]`` upgrades its classes and examples from
+#: version ``v``; the labeling store (``labeling/store.py``) owns its tables and their steps.
+_OWN_MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {}
 
 
-def _add_batch_tables(db: sqlite3.Connection) -> None:
-    for statement in _BATCH_SCHEMA.split(";"):
-        if statement.strip():
-            db.execute(statement)
+def _table_owners() -> list[tuple[str, dict[int, Callable[[sqlite3.Connection], None]]]]:
+    """``(schema, migrations)`` of every part of the core that keeps tables in the project file.
+
+    Imported here, when a file is created or migrated, not at the top: the labeling store
+    builds on this module (its transactions, checksums and file names).
+    """
+    from protoglyph.core.labeling import store
+
+    return [(store.SCHEMA, store.MIGRATIONS)]
 
 
-MIGRATIONS[1] = _add_batch_tables
+def _upgrade_from(version: int) -> Callable[[sqlite3.Connection], None]:
+    def upgrade(db: sqlite3.Connection) -> None:
+        own = _OWN_MIGRATIONS.get(version)
+        if own is not None:
+            own(db)
+        for _, steps in _table_owners():
+            step = steps.get(version)
+            if step is not None:
+                step(db)
+
+    return upgrade
 
 
 def checksum(blob: object) -> int | None:
@@ -114,15 +104,17 @@ def intact(blob: bytes | None, crc: int | None) -> bool:
 def _add_checksums(db: sqlite3.Connection) -> None:
     # Rows from before checksums are taken as they are now: the best that can be known.
     db.create_function("crc32", 1, checksum, deterministic=True)
-    for table, column in (("examples", "image_crc"), ("examples", "embedding_crc"), ("batch_items", "embedding_crc")):
-        # a file migrated from schema 1 got today's batch tables, which have the column already
-        if column not in {r[1] for r in db.execute(f"PRAGMA table_info({table})")}:
-            db.execute(f"ALTER TABLE {table} ADD COLUMN {column} INTEGER")
+    have = {r[1] for r in db.execute("PRAGMA table_info(examples)")}
+    for column in ("image_crc", "embedding_crc"):
+        if column not in have:  # a file made with today's tables under an older version number
+            db.execute(f"ALTER TABLE examples ADD COLUMN {column} INTEGER")
     db.execute("UPDATE examples SET image_crc = crc32(image), embedding_crc = crc32(embedding)")
-    db.execute("UPDATE batch_items SET embedding_crc = crc32(embedding) WHERE embedding IS NOT NULL")
 
 
-MIGRATIONS[2] = _add_checksums
+_OWN_MIGRATIONS[2] = _add_checksums
+#: ``MIGRATIONS[v]`` upgrades a version-``v`` file to ``v + 1`` inside one transaction: the
+#: project's own step and each table owner's, for that version.
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {v: _upgrade_from(v) for v in range(1, SCHEMA_VERSION)}
 
 
 def db_text(text: str) -> str | bytes:
@@ -219,7 +211,8 @@ class Project:
             os.close(fd)
             db = sqlite3.connect(tmp, isolation_level=None)
             try:
-                db.executescript(f"BEGIN; {_SCHEMA} {_BATCH_SCHEMA} PRAGMA application_id = {APPLICATION_ID};"
+                owned = " ".join(schema for schema, _ in _table_owners())
+                db.executescript(f"BEGIN; {_SCHEMA} {owned} PRAGMA application_id = {APPLICATION_ID};"
                                  f"PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;")
             finally:
                 db.close()

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,6 +34,52 @@ from protoglyph.core.project import (
     intact,
     now,
 )
+
+# Results of labeling folders, in the project file since its schema 2. Class and example ids are
+# plain integers, not foreign keys, so that undoing a class deletion brings its reviews back.
+SCHEMA = """
+CREATE TABLE batches (
+    id INTEGER PRIMARY KEY,
+    folder TEXT NOT NULL UNIQUE,  -- absolute path of the labeled folder
+    created TEXT NOT NULL,
+    threshold REAL                -- the person's "none of these" distance (NULL: the default)
+);
+CREATE TABLE batch_items (
+    id INTEGER PRIMARY KEY,
+    batch_id INTEGER NOT NULL REFERENCES batches(id) ON DELETE CASCADE,
+    path TEXT NOT NULL,           -- relative to the folder, '/'-separated
+    size INTEGER NOT NULL,        -- with mtime_ns: a changed file is labeled again
+    mtime_ns INTEGER NOT NULL,
+    embedding BLOB,               -- float16, NULL when the file could not be used
+    embedding_model TEXT,
+    error TEXT,                   -- why the file could not be used
+    review TEXT,                  -- NULL, 'confirmed', 'corrected' or 'unknown' (set by a person)
+    class_id INTEGER,             -- the person's label
+    example_id INTEGER,           -- the example this item taught, if any
+    embedding_crc INTEGER,        -- CRC-32 of the embedding, checked on every read
+    UNIQUE (batch_id, path)
+);
+"""
+
+
+def _create_tables(db: sqlite3.Connection) -> None:
+    for statement in SCHEMA.split(";"):
+        if statement.strip():
+            db.execute(statement)
+
+
+def _add_checksums(db: sqlite3.Connection) -> None:
+    # A file migrated from schema 1 got today's tables, which have the column already. Rows from
+    # before checksums are taken as they are now: the best that can be known.
+    db.create_function("crc32", 1, checksum, deterministic=True)
+    if "embedding_crc" not in {r[1] for r in db.execute("PRAGMA table_info(batch_items)")}:
+        db.execute("ALTER TABLE batch_items ADD COLUMN embedding_crc INTEGER")
+    db.execute("UPDATE batch_items SET embedding_crc = crc32(embedding) WHERE embedding IS NOT NULL")
+
+
+#: This store's part of upgrading a version-``v`` project file (``project.MIGRATIONS`` runs it,
+#: after the project's own part, in the same transaction).
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _create_tables, 2: _add_checksums}
 
 
 @dataclass
