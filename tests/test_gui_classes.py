@@ -75,3 +75,19 @@ def test_names_in_any_script_are_kept_and_unshowable_ones_explained(window: Main
     assert "can't be shown" in note and "font" in note
     tip = c.classes_model.index(len(names(window)) - 1).data(Qt.ItemDataRole.ToolTipRole)
     assert "😀 emoji" in tip
+
+
+def test_the_window_follows_the_undo_stack_and_commands_hold_only_the_workspace(window: MainWindow) -> None:
+    c = window.controller
+    cross = c.class_at(2)
+    c.select_class(cross.id)
+    window.menu_actions.delete_class.trigger()
+    c.select_class(c.class_at(1).id)
+    window.menu_actions.undo.trigger()  # Edit ▸ Undo Delete Class
+    assert names(window)[1] == "Cross" and c.current_class == cross.id  # the restored class is selected
+    assert "Cross" in c.classes_model.index(1).data(Qt.ItemDataRole.DisplayRole)
+    # the stack moved by itself (not through the window): the models follow all the same
+    c.undo_stack.redo()
+    assert "Cross" not in names(window) and c.classes_model.rowCount() == len(names(window))
+    command = c.undo_stack.command(c.undo_stack.index() - 1)
+    assert command.workspace is c.workspace and not hasattr(command, "c")

@@ -9,7 +9,7 @@ against the new prototypes (only the moved prototype's column is computed again)
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,6 +21,7 @@ from protoglyph.core.labeling.results import BatchResults
 from protoglyph.core.labeling.run import choose_threshold
 from protoglyph.core.labeling.states import ItemState, Review
 from protoglyph.core.labeling.store import BatchStore, BatchTable
+from protoglyph.core.workspace import Workspace
 from protoglyph.gui.commands import Edit
 
 if TYPE_CHECKING:
@@ -128,29 +129,29 @@ class BatchSession(QObject):
                                   self.teach)
         if change is None:
             return 0
-        self.controller._done(ReviewItems(self.controller, self.folder, change))
+        self.controller._done(ReviewItems(self.controller.workspace, self.folder, change, self.controller.results_of))
         return len(change.paths)
 
 
 class ReviewItems(Edit):
     """Undo/redo of one review, and of the examples it taught or took away: plain values (the
     folder's path and a core ``ReviewChange``), applied to the project, and to the results the
-    window shows if they are this folder's (another folder, or none, may be shown by then)."""
+    window shows if they are this folder's (another folder, or none, may be shown by then:
+    ``results_of`` says, by the folder's path)."""
 
-    def __init__(self, controller: ProjectController, folder: Path, change: reviewing.ReviewChange) -> None:
-        super().__init__(controller, change.text)
-        self.folder, self.change = folder, change
+    def __init__(self, workspace: Workspace, folder: Path, change: reviewing.ReviewChange,
+                 results_of: Callable[[Path], tuple[BatchStore, BatchResults] | None]) -> None:
+        super().__init__(workspace, change.text)
+        self.folder, self.change, self._results_of = folder, change, results_of
 
     def _target(self) -> tuple[BatchStore, BatchResults | None]:
-        shown = self.c.shown_folder
-        if isinstance(shown, BatchSession) and shown.folder == self.folder:
-            return shown.store, shown.results
-        return BatchStore(self.c.workspace.project, self.folder), None
+        shown = self._results_of(self.folder)
+        return shown if shown is not None else (BatchStore(self.workspace.project, self.folder), None)
 
     def apply(self) -> None:
         store, results = self._target()
-        reviewing.apply_change(self.c.workspace, store, results, self.change)
+        reviewing.apply_change(self.workspace, store, results, self.change)
 
     def revert(self) -> None:
         store, results = self._target()
-        reviewing.apply_change(self.c.workspace, store, results, self.change, undo=True)
+        reviewing.apply_change(self.workspace, store, results, self.change, undo=True)

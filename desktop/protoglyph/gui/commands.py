@@ -1,24 +1,24 @@
-"""Undoable edits. Each command keeps ids and plain values (never live objects) and calls the
-workspace; it is pushed only after the edit itself succeeded, so its first ``redo`` does nothing.
+"""Undoable edits. Each command keeps the workspace and ids and plain values (never the window's
+objects) and calls the workspace; it is pushed only after the edit itself succeeded, so its
+first ``redo`` does nothing. What the window shows follows the undo stack: the controller
+refreshes whenever the stack's index changes (``ProjectController``).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from PySide6.QtGui import QUndoCommand
 
 from protoglyph.core.project import ClassRecord, ExampleRecord
-from protoglyph.core.workspace import ClassSnapshot
-
-if TYPE_CHECKING:
-    from protoglyph.gui.controller import ProjectController
+from protoglyph.core.workspace import ClassSnapshot, Workspace
 
 
 class Edit(QUndoCommand):
-    def __init__(self, controller: ProjectController, text: str) -> None:
+    #: A class to select once this edit is undone (a deleted class brought back), if any.
+    select_after_undo: int | None = None
+
+    def __init__(self, workspace: Workspace, text: str) -> None:
         super().__init__(text)
-        self.c = controller
+        self.workspace = workspace
         self._first = True
 
     def redo(self) -> None:
@@ -26,11 +26,9 @@ class Edit(QUndoCommand):
             self._first = False
             return
         self.apply()
-        self.c.refresh()
 
     def undo(self) -> None:
         self.revert()
-        self.c.refresh()
 
     def apply(self) -> None:
         raise NotImplementedError
@@ -40,111 +38,111 @@ class Edit(QUndoCommand):
 
 
 class AddClass(Edit):
-    def __init__(self, controller: ProjectController, record: ClassRecord) -> None:
-        super().__init__(controller, f"New Class “{record.name}”")
+    def __init__(self, workspace: Workspace, record: ClassRecord) -> None:
+        super().__init__(workspace, f"New Class “{record.name}”")
         self.record = record
 
     def apply(self) -> None:
-        self.c.workspace.restore_class(ClassSnapshot(self.record, ()))
+        self.workspace.restore_class(ClassSnapshot(self.record, ()))
 
     def revert(self) -> None:
-        self.c.workspace.delete_class(self.record.id)
+        self.workspace.delete_class(self.record.id)
 
 
 class DeleteClass(Edit):
-    def __init__(self, controller: ProjectController, snapshot: ClassSnapshot) -> None:
-        super().__init__(controller, f"Delete Class “{snapshot.record.name}”")
+    def __init__(self, workspace: Workspace, snapshot: ClassSnapshot) -> None:
+        super().__init__(workspace, f"Delete Class “{snapshot.record.name}”")
         self.snapshot = snapshot
+        self.select_after_undo = snapshot.record.id
 
     def apply(self) -> None:
-        self.c.workspace.delete_class(self.snapshot.record.id)
+        self.workspace.delete_class(self.snapshot.record.id)
 
     def revert(self) -> None:
-        self.c.workspace.restore_class(self.snapshot)
-        self.c.select_class(self.snapshot.record.id)
+        self.workspace.restore_class(self.snapshot)
 
 
 class RenameClass(Edit):
-    def __init__(self, controller: ProjectController, class_id: int, old: str, new: str) -> None:
-        super().__init__(controller, f"Rename “{old}” to “{new}”")
+    def __init__(self, workspace: Workspace, class_id: int, old: str, new: str) -> None:
+        super().__init__(workspace, f"Rename “{old}” to “{new}”")
         self.class_id, self.old, self.new = class_id, old, new
 
     def apply(self) -> None:
-        self.c.workspace.rename_class(self.class_id, self.new)
+        self.workspace.rename_class(self.class_id, self.new)
 
     def revert(self) -> None:
-        self.c.workspace.rename_class(self.class_id, self.old)
+        self.workspace.rename_class(self.class_id, self.old)
 
 
 class RecolorClass(Edit):
-    def __init__(self, controller: ProjectController, class_id: int, name: str, old: str, new: str) -> None:
-        super().__init__(controller, f"Colour of “{name}”")
+    def __init__(self, workspace: Workspace, class_id: int, name: str, old: str, new: str) -> None:
+        super().__init__(workspace, f"Colour of “{name}”")
         self.class_id, self.old, self.new = class_id, old, new
 
     def apply(self) -> None:
-        self.c.workspace.recolor_class(self.class_id, self.new)
+        self.workspace.recolor_class(self.class_id, self.new)
 
     def revert(self) -> None:
-        self.c.workspace.recolor_class(self.class_id, self.old)
+        self.workspace.recolor_class(self.class_id, self.old)
 
 
 class MoveClass(Edit):
-    def __init__(self, controller: ProjectController, class_id: int, name: str, old: int, new: int) -> None:
-        super().__init__(controller, f"Move “{name}”")
+    def __init__(self, workspace: Workspace, class_id: int, name: str, old: int, new: int) -> None:
+        super().__init__(workspace, f"Move “{name}”")
         self.class_id, self.old, self.new = class_id, old, new
 
     def apply(self) -> None:
-        self.c.workspace.move_class(self.class_id, self.new)
+        self.workspace.move_class(self.class_id, self.new)
 
     def revert(self) -> None:
-        self.c.workspace.move_class(self.class_id, self.old)
+        self.workspace.move_class(self.class_id, self.old)
 
 
 class AddExamples(Edit):
-    def __init__(self, controller: ProjectController, records: list[ExampleRecord], class_name: str) -> None:
+    def __init__(self, workspace: Workspace, records: list[ExampleRecord], class_name: str) -> None:
         n = len(records)
-        super().__init__(controller, f"Add {n} Example{'s' if n != 1 else ''} to “{class_name}”")
+        super().__init__(workspace, f"Add {n} Example{'s' if n != 1 else ''} to “{class_name}”")
         self.records = records
 
     def apply(self) -> None:
-        self.c.workspace.restore_examples(self.records)
+        self.workspace.restore_examples(self.records)
 
     def revert(self) -> None:
-        self.c.workspace.remove_examples([r.id for r in self.records])
+        self.workspace.remove_examples([r.id for r in self.records])
 
 
 class RemoveExamples(Edit):
-    def __init__(self, controller: ProjectController, records: list[ExampleRecord]) -> None:
+    def __init__(self, workspace: Workspace, records: list[ExampleRecord]) -> None:
         n = len(records)
-        super().__init__(controller, f"Remove {n} Example{'s' if n != 1 else ''}")
+        super().__init__(workspace, f"Remove {n} Example{'s' if n != 1 else ''}")
         self.records = records
 
     def apply(self) -> None:
-        self.c.workspace.remove_examples([r.id for r in self.records])
+        self.workspace.remove_examples([r.id for r in self.records])
 
     def revert(self) -> None:
-        self.c.workspace.restore_examples(self.records)
+        self.workspace.restore_examples(self.records)
 
 
 class MoveExamples(Edit):
-    def __init__(self, controller: ProjectController, before: list[tuple[int, int, int]],
+    def __init__(self, workspace: Workspace, before: list[tuple[int, int, int]],
                  after: list[tuple[int, int, int]], class_name: str) -> None:
         n = len(before)
-        super().__init__(controller, f"Move {n} Example{'s' if n != 1 else ''} to “{class_name}”")
+        super().__init__(workspace, f"Move {n} Example{'s' if n != 1 else ''} to “{class_name}”")
         self.before, self.after = before, after
 
     def apply(self) -> None:
-        self.c.workspace.place_examples(self.after)
+        self.workspace.place_examples(self.after)
 
     def revert(self) -> None:
-        self.c.workspace.place_examples(self.before)
+        self.workspace.place_examples(self.before)
 
 
 class Macro(Edit):
     """Steps already done (a class made, examples added…), undone and redone as one."""
 
-    def __init__(self, controller: ProjectController, text: str) -> None:
-        super().__init__(controller, text)
+    def __init__(self, workspace: Workspace, text: str) -> None:
+        super().__init__(workspace, text)
         # Kept here rather than as Qt children, so the Python side of each step stays alive.
         self.steps: list[Edit] = []
 

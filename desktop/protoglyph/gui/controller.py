@@ -1,12 +1,14 @@
 """The open project as the window sees it: the workspace, its undo stack and its Qt models.
 
 Every user edit goes through here: the workspace makes the change (and commits it to the
-project file), then an undo command recording it is pushed and the models are refreshed.
+project file), then an undo command recording it is pushed; the models are refreshed whenever
+the undo stack's index moves (an edit pushed, an undo, a redo).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -14,6 +16,8 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QUndoStack
 
 from protoglyph.core.drawing import PEN_FRACTION, Stroke
+from protoglyph.core.labeling.results import BatchResults
+from protoglyph.core.labeling.store import BatchStore
 from protoglyph.core.project import ClassRecord
 from protoglyph.core.workspace import NewExample, Workspace
 from protoglyph.gui import commands as cmd
@@ -35,6 +39,10 @@ class ProjectController(QObject):
         self.workspace = workspace
         self.thumbnails = ThumbnailCache()
         self.undo_stack = QUndoStack(self)
+        # Every edit, undo and redo moves the stack's index: the window follows it from here, so
+        # a command only changes the workspace and never reaches for the window.
+        self._index = 0
+        self.undo_stack.indexChanged.connect(self._stack_moved)
         self.classes_model = ClassListModel(self.thumbnails)
         self.examples_model = ExampleListModel(self.thumbnails)
         self._current = -1
@@ -43,6 +51,13 @@ class ProjectController(QObject):
         #: an undo of a review puts the reviews back in memory beside the project.
         self.shown_folder: Any = None
         self.refresh()
+
+    def results_of(self, folder: Path) -> tuple[BatchStore, BatchResults] | None:
+        """The store and results of ``folder`` if the window shows that folder now."""
+        shown = self.shown_folder
+        if shown is not None and shown.folder == folder:
+            return shown.store, shown.results
+        return None
 
     # -- which project, which class ----------------------------------------------------
     def replace_workspace(self, workspace: Workspace) -> None:
@@ -98,14 +113,21 @@ class ProjectController(QObject):
         self.changed.emit()
 
     def _done(self, command: cmd.Edit) -> None:
-        """Show an edit that was made, then record it for undo."""
-        self.refresh()
+        """Record an edit that was made for undo (pushing it shows it: ``_stack_moved``)."""
         self.undo_stack.push(command)
+
+    def _stack_moved(self, index: int) -> None:
+        undone = self.undo_stack.command(index) if index < self._index else None
+        self._index = index
+        self.refresh()
+        select = getattr(undone, "select_after_undo", None)
+        if select is not None:
+            self.select_class(select)
 
     # -- classes -----------------------------------------------------------------------
     def new_class(self, name: str | None = None, color: str | None = None) -> ClassRecord:
         record = self.workspace.add_class(name or self.workspace.unused_name(), color)
-        self._done(cmd.AddClass(self, record))
+        self._done(cmd.AddClass(self.workspace, record))
         self.select_class(record.id)
         return record
 
@@ -114,13 +136,13 @@ class ProjectController(QObject):
         new = self.workspace.check_name(name, ignore_id=class_id)
         old = self.workspace.rename_class(class_id, new)
         if old != new:
-            self._done(cmd.RenameClass(self, class_id, old, new))
+            self._done(cmd.RenameClass(self.workspace, class_id, old, new))
 
     def recolor_class(self, class_id: int, color: str) -> None:
         old = self.workspace.recolor_class(class_id, color)
         if old != color:
             name = self.workspace.class_record(class_id).name
-            self._done(cmd.RecolorClass(self, class_id, name, old, color))
+            self._done(cmd.RecolorClass(self.workspace, class_id, name, old, color))
 
     def move_class(self, class_id: int, delta: int) -> None:
         count = len(self.workspace.classes())
@@ -129,11 +151,11 @@ class ProjectController(QObject):
         if new == record.position:
             return
         old = self.workspace.move_class(class_id, new)
-        self._done(cmd.MoveClass(self, class_id, record.name, old, new))
+        self._done(cmd.MoveClass(self.workspace, class_id, record.name, old, new))
 
     def delete_class(self, class_id: int) -> None:
         snapshot = self.workspace.delete_class(class_id)
-        self._done(cmd.DeleteClass(self, snapshot))
+        self._done(cmd.DeleteClass(self.workspace, snapshot))
 
     # -- examples ----------------------------------------------------------------------
     def add_drawing(self, class_id: int, strokes: Sequence[Stroke]) -> int:
@@ -144,14 +166,14 @@ class ProjectController(QObject):
     def add_examples(self, class_id: int, new: Sequence[NewExample]) -> int:
         records = self.workspace.add_examples(class_id, new)
         name = self.workspace.class_record(class_id).name
-        self._done(cmd.AddExamples(self, records, name))
+        self._done(cmd.AddExamples(self.workspace, records, name))
         return self.workspace.example_count(class_id)
 
     def add_groups(self, groups: Sequence[tuple[str | None, list[NewExample]]], target: int) -> int:
         """Add imported examples as one undoable step. A group named ``None`` goes to class
         ``target``; a named group to the class of that name, made if needed. Returns the count."""
         by_name = {c.name.casefold(): c.id for c in self.workspace.classes()}
-        macro = cmd.Macro(self, "Import")
+        macro = cmd.Macro(self.workspace, "Import")
         added = 0
         made = 0
         for name, examples in groups:
@@ -160,7 +182,7 @@ class ProjectController(QObject):
             if name is None:
                 if target not in {c.id for c in self.workspace.classes()}:
                     record = self.workspace.add_class(self.workspace.unused_name())
-                    macro.add(cmd.AddClass(self, record))
+                    macro.add(cmd.AddClass(self.workspace, record))
                     target = record.id
                     made += 1
                 class_id = target
@@ -168,11 +190,11 @@ class ProjectController(QObject):
                 class_id = by_name[name.casefold()]
             else:
                 record = self.workspace.add_class(self._usable_name(name))
-                macro.add(cmd.AddClass(self, record))
+                macro.add(cmd.AddClass(self.workspace, record))
                 by_name[name.casefold()] = class_id = record.id
                 made += 1
             records = self.workspace.add_examples(class_id, examples)
-            macro.add(cmd.AddExamples(self, records, self.workspace.class_record(class_id).name))
+            macro.add(cmd.AddExamples(self.workspace, records, self.workspace.class_record(class_id).name))
             added += len(records)
         if macro.steps:
             macro.setText(f"Import {added} Examples" + (f" into {made} New Classes" if made else ""))
@@ -188,14 +210,14 @@ class ProjectController(QObject):
     def remove_examples(self, example_ids: Sequence[int]) -> None:
         if example_ids:
             records = self.workspace.remove_examples(example_ids)
-            self._done(cmd.RemoveExamples(self, records))
+            self._done(cmd.RemoveExamples(self.workspace, records))
 
     def move_examples(self, example_ids: Sequence[int], class_id: int) -> None:
         if not example_ids:
             return
         before = self.workspace.move_examples(example_ids, class_id)
         after = [(e.id, e.class_id, e.position) for e in (self.workspace.project.example(i) for i in example_ids)]
-        self._done(cmd.MoveExamples(self, before, after, self.workspace.class_record(class_id).name))
+        self._done(cmd.MoveExamples(self.workspace, before, after, self.workspace.class_record(class_id).name))
 
     # -- prediction --------------------------------------------------------------------
     def predict(self, strokes: Sequence[Stroke]) -> tuple[list[ShownPrediction], bool]:
