@@ -1,6 +1,7 @@
 """Should the shipped encoder be quantised? Speed and accuracy of int8 and float16 copies, side by side.
 
     python -m models.quantize [--data DIR] [--model PATH] [--episodes 1000] [--out runs/quantized] [--json]
+    python -m models.quantize --ship OUT.onnx --version 2.1.0 [--accuracy results.json] [--model PATH]
 
 Makes, from the float32 encoder, with onnxruntime's own tools:
 
@@ -19,6 +20,10 @@ Each copy keeps the model's metadata. Measured for each, in one run:
   set), the episodes of ``models.evaluate`` (same seed, the same episodes for every copy), with
   the paired difference to float32 and its 95% interval (1.96 standard errors of the
   per-episode differences).
+
+``--ship`` writes the ``int8-static`` copy as a model to ship: the metadata of the float32 model
+with ``model_version`` set, ``quantization`` saying how it was made, and with ``--accuracy`` (the
+last line of ``python -m models.evaluate --json`` on it) its own evaluation table.
 """
 
 from __future__ import annotations
@@ -94,6 +99,29 @@ def make_variants(model: Path, out: Path, calibration: np.ndarray) -> dict[str, 
     return paths
 
 
+QUANTIZATION_NOTE = ("int8 static (QDQ, weights per channel, activations calibrated on "
+                     f"{CALIBRATION_DRAWINGS} drawings of the training alphabets); models/quantize.py")
+
+
+def ship(model: Path, out: Path, version: str, calibration: np.ndarray, accuracy: dict[str, object] | None) -> Path:
+    """The ``int8-static`` copy of ``model`` at ``out``, with its own version (and accuracy)."""
+    import shutil
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        made = onnx.load(str(make_variants(model, Path(tmp), calibration)["int8-static"]))
+        for prop in made.metadata_props:
+            if prop.key == "model_version":
+                prop.value = version
+            elif prop.key == "accuracy" and accuracy is not None:
+                prop.value = json.dumps({k: accuracy[k] for k in sorted(accuracy) if isinstance(accuracy[k], dict)})
+        made.metadata_props.add(key="quantization", value=QUANTIZATION_NOTE)
+        staged = Path(tmp) / "ship.onnx"
+        onnx.save(made, str(staged))
+        shutil.move(str(staged), str(out))
+    return out
+
+
 def speed(path: Path, inputs: np.ndarray, threads: int, batch: int | None, runs: int = 5) -> float:
     """Images/s embedding ready inputs (median of ``runs``, after a warm-up)."""
     session = EncoderSession(path, threads=threads, **({"batch_size": batch} if batch else {}))
@@ -131,10 +159,19 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=Path("runs/quantized"))
     p.add_argument("--json", action="store_true")
+    p.add_argument("--ship", type=Path, metavar="OUT.onnx", help="write the int8-static copy as a model to ship")
+    p.add_argument("--version", help="with --ship: its model_version")
+    p.add_argument("--accuracy", type=Path, help="with --ship: JSON from `python -m models.evaluate --json` on it")
     args = p.parse_args(argv)
     folder, model = data_dir(args.data), args.model or default_model_path()
     base = EncoderSession(model)
     calibration = calibration_inputs(folder, base)
+    if args.ship:
+        if not args.version:
+            raise SystemExit("--ship needs --version")
+        accuracy = json.loads(args.accuracy.read_text().strip().splitlines()[-1]) if args.accuracy else None
+        print(f"wrote {ship(model, args.ship, args.version, calibration, accuracy)}")
+        return {}
     paths = make_variants(model, args.out, calibration)
     ready = base.preprocess(read_images(zip_path(folder, "images_background"),
                                         list_drawings(zip_path(folder, "images_background"))[:SPEED_INPUTS]))
