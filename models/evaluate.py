@@ -58,7 +58,15 @@ def embed_set(folder: Path, set_name: str, session: EncoderSession,
 def evaluate(embeddings: np.ndarray, labels: np.ndarray, groups: np.ndarray, episodes: int,
              seed: int, temperature: float) -> dict[str, dict[str, float]]:
     """Mean accuracy and 95% CI half-width of every task in :data:`TASKS`."""
-    results = {}
+    accuracies = episode_accuracies(embeddings, labels, groups, episodes, seed, temperature)
+    return {key: mean_and_ci(values) for key, values in accuracies.items()}
+
+
+def episode_accuracies(embeddings: np.ndarray, labels: np.ndarray, groups: np.ndarray, episodes: int,
+                       seed: int, temperature: float) -> dict[str, np.ndarray]:
+    """Per-episode accuracy of every task in :data:`TASKS` (the same episodes for the same seed,
+    whatever the embeddings: two encoders can be compared episode by episode)."""
+    out = {}
     for key, ways, shots, within in TASKS:
         rng = np.random.default_rng(seed)
         sampler = EpisodeSampler(labels, ways, shots, QUERIES, groups if within else None)
@@ -68,8 +76,8 @@ def evaluate(embeddings: np.ndarray, labels: np.ndarray, groups: np.ndarray, epi
             support, query = sampler.sample(rng)
             per_class = list(embeddings[support].reshape(ways, shots, -1))
             accs[i] = episode_accuracy(per_class, embeddings[query], truth, temperature)
-        results[key] = mean_and_ci(accs)
-    return results
+        out[key] = accs
+    return out
 
 
 def mean_and_ci(accuracies: np.ndarray | list[float]) -> dict[str, float]:

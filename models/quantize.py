@@ -38,10 +38,8 @@ import numpy as np
 import onnx
 
 from models.data import VALIDATION_ALPHABETS
-from models.evaluate import QUERIES, TASKS, embed_set
+from models.evaluate import TASKS, embed_set, episode_accuracies
 from models.omniglot import data_dir, list_drawings, read_images, zip_path
-from models.sampler import EpisodeSampler
-from protoglyph.core.classifier import episode_accuracy
 from protoglyph.core.encoder import EncoderSession, default_model_path
 
 VARIANTS = ("float32", "int8-dynamic", "int8-static", "float16")
@@ -132,23 +130,6 @@ def speed(path: Path, inputs: np.ndarray, threads: int, batch: int | None, runs:
         session.embed_inputs(inputs)
         rates.append(len(inputs) / (time.perf_counter() - start))
     return statistics.median(rates)
-
-
-def episode_accuracies(embeddings: np.ndarray, labels: np.ndarray, groups: np.ndarray, episodes: int,
-                       seed: int, temperature: float) -> dict[str, np.ndarray]:
-    """Per-episode accuracy of every task of ``models.evaluate`` (the same episodes for the same seed)."""
-    out = {}
-    for key, ways, shots, within in TASKS:
-        rng = np.random.default_rng(seed)
-        sampler = EpisodeSampler(labels, ways, shots, QUERIES, groups if within else None)
-        truth = np.repeat(np.arange(ways), QUERIES)
-        accs = np.empty(episodes)
-        for i in range(episodes):
-            support, query = sampler.sample(rng)
-            accs[i] = episode_accuracy(list(embeddings[support].reshape(ways, shots, -1)), embeddings[query],
-                                       truth, temperature)
-        out[key] = accs
-    return out
 
 
 def main(argv: list[str] | None = None) -> dict[str, object]:
