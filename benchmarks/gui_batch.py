@@ -10,7 +10,8 @@ File ▸ Label a Folder, and reports:
 - images/s from the start of labeling to the end (listing, workers, storing, the grid);
 - the longest gap between two turns of the event loop while it ran (a 1-ms timer notes every
   turn; a gap is time the window could not answer the person);
-- peak RSS of the app's process and of its worker processes (``VmHWM``);
+- peak RSS of the app's process and of its worker processes (``VmHWM``; the app's peak is
+  started again before each run, so a run does not report what an earlier one left);
 - after labeling: one correction by key (1 on the least certain item, teaching on), from the
   key press until the re-ranked grid is ready: median of 7.
 """
@@ -57,6 +58,7 @@ def run_once(folder: Path, template: Path, session) -> dict[str, float]:  # type
             gaps.append(clock.restart())
 
         ticker.timeout.connect(tick)
+        _reset_peak_memory()  # this run's own peak, not the process's since the first run
         watch = TreeMemory(os.getpid())
         clock.start()
         ticker.start()
@@ -88,6 +90,16 @@ def run_once(folder: Path, template: Path, session) -> dict[str, float]:  # type
     return {"images": n, "seconds": elapsed, "rate": n / elapsed, "stall_ms": max(gaps[1:] or [0.0]),
             "main_mb": watch.peak.get(me, 0) / 1024, "worker_mb": max(workers or [0]) / 1024,
             "rerank_ms": 1000 * statistics.median(rerank)}
+
+
+def _reset_peak_memory() -> None:
+    """Start this process's ``VmHWM`` again from its present size (Linux: ``clear_refs`` 5), so
+    that each run reports its own peak and not one left by an earlier run in the same process."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
 
 
 def main(argv: list[str] | None = None) -> None:
