@@ -22,7 +22,7 @@ from protoglyph.core.shapes import SHAPES, draw_shape
 
 
 def _reference_mask(image: np.ndarray, min_pen_widths: float) -> np.ndarray:
-    """``working_mask`` as first written: float ink map, rows and columns with ``any``, ``np.pad``."""
+    """``frame`` as first written (then ``working_mask``): float ink map, ``any`` rows and columns, ``np.pad``."""
     mask = pp.ink_map(image) > 0.5
     out = np.zeros((pp.WORK_SIZE, pp.WORK_SIZE), dtype=bool)
     rows = np.flatnonzero(mask.any(axis=1))

@@ -104,18 +104,14 @@ def read_file(path: Path | str, max_bytes: int = MAX_FILE_BYTES, *, head: int | 
 def _read(fd: int, count: int) -> bytes:
     """Up to ``count`` bytes from ``fd``: fewer only at the end of the file. Plain ``os.read``
     calls, without a buffered file object (a tenth of the time for a small glyph)."""
-    data = os.read(fd, count)
-    if len(data) in (0, count):
-        return data
-    parts = [data]
-    got = len(data)
+    parts, got = [], 0
     while got < count:
         more = os.read(fd, count - got)
         if not more:
             break
         parts.append(more)
         got += len(more)
-    return b"".join(parts)
+    return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
 def _open_error(path: Path, exc: OSError) -> ImageReadError:

@@ -72,7 +72,7 @@ PREPROCESS_CHANNELS: dict[str, tuple[str, ...]] = {
     "skeleton-ink-v2": ("skeleton", "pen-ink"),
     "ink-v1": ("ink",),
 }
-#: Per version, how many pen widths across a mark is scaled as if it were (see working_mask).
+#: Per version, how many pen widths across a mark is scaled as if it were (see frame).
 #: With the ink kept, a solid shape (a filled disc, a bold digit) must keep its full size; the
 #: skeleton alone shrinks such marks so that a dot stays a dot.
 PREPROCESS_MIN_PEN_WIDTHS: dict[str, float] = {"skeleton-v2": 6.0, "skeleton-ink-v1": 1.5, "skeleton-ink-v2": 1.5,
@@ -83,7 +83,7 @@ WORK_SIZE = 64
 GLYPH_BOX = 52
 #: Radius of the pen that redraws the skeleton, in working pixels.
 PEN_RADIUS = 1.5
-#: A glyph is scaled as if it were at least this many pen widths across (see working_mask).
+#: A glyph is scaled as if it were at least this many pen widths across (see frame).
 MIN_PEN_WIDTHS = 6.0
 #: Default side of the encoder input (pixels); the model's metadata is authoritative.
 INPUT_SIZE = 32
@@ -186,21 +186,16 @@ def _ink_table(darkest: int, brightest: int, middle: tuple[int, ...]) -> np.ndar
     return table
 
 
-def working_mask(ink: np.ndarray, min_pen_widths: float = MIN_PEN_WIDTHS) -> np.ndarray:
-    """Crop, centre and scale a glyph's ink into the working square.
+def frame(mask: np.ndarray, min_pen_widths: float = MIN_PEN_WIDTHS) -> np.ndarray:
+    """Crop, centre and scale a glyph's ink into the working square (step 2).
 
     Args:
-        ink: ``(H, W)`` ``float32`` ink map from :func:`ink_map`.
+        mask: ``(H, W)`` ``bool`` ink mask from :func:`ink_mask`.
         min_pen_widths: a mark is scaled as if it were at least this many pen widths across
             (the version's value from ``PREPROCESS_MIN_PEN_WIDTHS``).
     Returns:
         ``(WORK_SIZE, WORK_SIZE)`` ``bool`` mask, all False for a blank image.
     """
-    return frame(ink > 0.5, min_pen_widths)
-
-
-def frame(mask: np.ndarray, min_pen_widths: float = MIN_PEN_WIDTHS) -> np.ndarray:
-    """:func:`working_mask` of an ink mask (``ink > 0.5``, from :func:`ink_mask`)."""
     out = np.zeros((WORK_SIZE, WORK_SIZE), dtype=bool)
     ink = np.ascontiguousarray(mask, dtype=bool).view(np.uint8)
     c0, r0, w, h = cv2.boundingRect(ink)
@@ -307,10 +302,10 @@ def _pen_levels(radius: float) -> tuple[list[np.ndarray], np.ndarray]:
     """The round pen as nested kernels and the ink of each level.
 
     On the pixel grid the distance from a pixel to the nearest skeleton pixel is the square
-    root of an integer, so ``clip(radius + 0.5 - d, 0, 1)`` (:func:`render` of
-    :func:`stroke_distance`) takes a few values only. Kernel ``k`` holds the offsets whose ink
+    root of an integer, so the pen ``clip(radius + 0.5 - d, 0, 1)`` of :func:`stroke_distance`
+    (how training draws it, ``models/augment.py``) takes a few values only. Kernel ``k`` holds the offsets whose ink
     is at least the ``k``-th largest value; a pixel reached by ``m`` of the dilations takes
-    ``values[m]``. Values are float32 arithmetic on float32 distances, as in :func:`render`.
+    ``values[m]``. Values are float32 arithmetic on float32 distances, as training's.
 
     Returns:
         the kernels, most ink first, and ``values``: ``(256,)`` ``float32`` (0 beyond the pen).
@@ -392,24 +387,6 @@ def stroke_distance(skeleton: np.ndarray) -> np.ndarray:
     return cv2.distanceTransform(background, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
 
 
-def render(distance: np.ndarray, size: int = INPUT_SIZE, pen_radius: float = PEN_RADIUS) -> np.ndarray:
-    """Redraw a skeleton with an antialiased round pen and shrink it to the input size.
-
-    Args:
-        distance: ``(WORK_SIZE, WORK_SIZE)`` ``float32`` from :func:`stroke_distance`.
-        size: side of the output; ``WORK_SIZE`` must be a multiple of it.
-        pen_radius: pen radius in working pixels.
-    Returns:
-        ``(size, size)`` ``float32`` in [0, 1], ink = 1.
-    """
-    if WORK_SIZE % size:
-        raise ValueError(f"input size {size} must divide the working size {WORK_SIZE}")
-    ink = np.clip(pen_radius + 0.5 - distance, 0.0, 1.0).astype(np.float32)
-    if size == WORK_SIZE:
-        return ink
-    return cv2.resize(ink, (size, size), interpolation=cv2.INTER_AREA)
-
-
 def ink_distance(mask: np.ndarray) -> np.ndarray:
     """Signed distance of every working pixel to the edge of the ink (positive inside).
 
@@ -418,7 +395,7 @@ def ink_distance(mask: np.ndarray) -> np.ndarray:
     pixels of width on every side otherwise (negative: thinner; training's width jitter).
 
     Args:
-        mask: ``(WORK_SIZE, WORK_SIZE)`` ``bool`` from :func:`working_mask`.
+        mask: ``(WORK_SIZE, WORK_SIZE)`` ``bool`` from :func:`frame`.
     Returns:
         ``(WORK_SIZE, WORK_SIZE)`` ``float32`` in ``[-MAX_INK_DISTANCE, MAX_INK_DISTANCE]``;
         ``-MAX_INK_DISTANCE`` everywhere if blank.
