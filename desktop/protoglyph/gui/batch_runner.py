@@ -12,6 +12,8 @@ times a second, so the window stays responsive throughout.
 from __future__ import annotations
 
 import time
+import weakref
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +27,7 @@ from protoglyph.core.labeling.results import BatchResults
 from protoglyph.core.labeling.run import ChunkDone, Started, Support, label_folder
 from protoglyph.core.project import Project
 from protoglyph.core.threshold import OpenSetReference
+from protoglyph.core.workspace import Workspace
 from protoglyph.gui.batch_session import BatchSession
 from protoglyph.gui.controller import ProjectController
 from protoglyph.gui.jobs import Job, JobProgress
@@ -83,6 +86,8 @@ class BatchRunner(QObject):
         self.window, self.controller, self.pool = window, controller, pool
         self.job: BatchJob | None = None
         self.session: BatchSession | None = None
+        # The project the last run started in, weakly: a project closed since then must not stay in memory.
+        self._started_in: Callable[[], Workspace | None] = weakref.ref(controller.workspace)
         self.jobs = default_jobs()
         self.status = JobProgress(window, "Labeling %v of %m",
                                   "Stop labeling; what is done is kept, and labeling the folder again goes on")
@@ -114,7 +119,7 @@ class BatchRunner(QObject):
         job.signals.cancelled.connect(self._cancelled)
         job.signals.errored.connect(self._ended)
         self.job = job
-        self._workspace = ws
+        self._started_in = weakref.ref(ws)
         self.window.statusBar().clearMessage()  # what the last run said is not about this one
         self.status.begin("listing the folder…")
         self.pool.start(job)
@@ -146,11 +151,11 @@ class BatchRunner(QObject):
             self._chunk(event.chunk)
 
     def _prepared(self, results: BatchResults) -> None:
-        if self.controller.workspace is not self._workspace:
+        if self.controller.workspace is not self._started_in():
             self.cancel()
             return
         session = BatchSession(self.controller, results)
-        session.announced.connect(lambda text: self.window.statusBar().showMessage(text, 8000))
+        session.announced.connect(self._announce)
         if self.session is not None:
             self.session.close(successor=session)
         session.running = True
@@ -161,9 +166,12 @@ class BatchRunner(QObject):
         self.status.update_progress(0, max(self._total, 1))
         self.sessionStarted.emit(session)
 
+    def _announce(self, text: str) -> None:
+        self.window.statusBar().showMessage(text, 8000)
+
     def _chunk(self, chunk: ChunkResult) -> None:
         session = self.session
-        if session is None or self.controller.workspace is not self._workspace:
+        if session is None or self.controller.workspace is not self._started_in():
             return
         session.table.apply(chunk)
         session.chunk_arrived(chunk.indices)

@@ -35,7 +35,7 @@ class BatchSession(QObject):
     announced = Signal(str)
 
     def __init__(self, controller: ProjectController, results: BatchResults) -> None:
-        super().__init__(controller)
+        super().__init__()  # no parent: the window's runner holds the folder shown, and only it
         self.controller = controller
         table = results.table
         self.folder = table.folder

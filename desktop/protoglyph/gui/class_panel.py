@@ -88,9 +88,12 @@ class ClassPanel(QWidget):
         layout.addLayout(buttons)
         self.view.selectionModel().currentChanged.connect(self._view_changed)
         controller.currentClassChanged.connect(self._show_current)
-        controller.classes_model.modelReset.connect(lambda: self._show_current(controller.current_class))
+        controller.classes_model.modelReset.connect(self._model_reset)
         controller.classes_model.rename_handler = self._rename
         self._show_current(controller.current_class)
+
+    def _model_reset(self) -> None:
+        self._show_current(self.controller.current_class)
 
     def _view_changed(self, current: QModelIndex, previous: QModelIndex) -> None:
         if current.isValid():

@@ -4,12 +4,14 @@ button, and adds what they read to the project as one undoable step when they fi
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+import weakref
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QThreadPool, Signal
 from PySide6.QtWidgets import QMainWindow, QMessageBox
 
+from protoglyph.core.workspace import Workspace
 from protoglyph.gui import dialogs
 from protoglyph.gui.controller import ProjectController
 from protoglyph.gui.importer import ImportResult, ImportWorker
@@ -27,7 +29,8 @@ class ImportRunner(QObject):
         self.controller = controller
         self.pool = pool
         self.worker: ImportWorker | None = None
-        self._workspace = controller.workspace  # the project an import started in
+        # The project an import started in, weakly: a project closed since then must not stay in memory.
+        self._started_in: Callable[[], Workspace | None] = weakref.ref(controller.workspace)
         self.progress = JobProgress(window, "Importing %v of %m", "Stop importing; nothing is added", width=220)
         self.progress.cancelRequested.connect(self.cancel)
         window.statusBar().addPermanentWidget(self.progress)
@@ -46,7 +49,7 @@ class ImportRunner(QObject):
         worker.signals.cancelled.connect(self._cancelled)
         worker.signals.errored.connect(self._errored)
         self.worker = worker
-        self._workspace = self.controller.workspace
+        self._started_in = weakref.ref(self.controller.workspace)
         self._started = time.perf_counter()
         self.progress.begin()
         self.pool.start(worker)
@@ -77,7 +80,7 @@ class ImportRunner(QObject):
     def _finished(self, result: ImportResult) -> None:
         self._done()
         status = self.window.statusBar()
-        if self.controller.workspace is not self._workspace:
+        if self.controller.workspace is not self._started_in():
             status.showMessage("The project changed during the import; nothing was added.", 8000)
             self.finished.emit(0)
             return

@@ -79,6 +79,9 @@ TEXT_INPUTS = (QLineEdit, QTextEdit, QPlainTextEdit, QAbstractSpinBox)
 class MainWindow(QMainWindow):
     def __init__(self, controller: ProjectController, settings: AppSettings, pool: QThreadPool | None = None) -> None:
         super().__init__()
+        # The window owns its controller: when the window goes, so do the controller and its
+        # connections, whose lambdas hold the window (and through it, the results it showed).
+        controller.setParent(self)
         self.controller = controller
         self.settings = settings
         self.setAcceptDrops(True)
